@@ -1,0 +1,129 @@
+"""One call turn = one database transaction: load state, run the engine, store state and reply.
+
+The stored reply makes retried webhooks safe: the same turn gets the same answer and no side
+effect (such as a booking) happens twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.db.models import CallSession
+from ivr.db.repository import SqlRepository
+from ivr.engine import events as ev
+from ivr.engine.actions import Turn
+from ivr.engine.interpreter import Engine
+from ivr.engine.state import CallState
+from ivr.timeutil import to_db
+
+Render = Callable[[Turn, int], str]
+
+
+class UnknownCall(LookupError):
+    """A webhook named a CallSid this service never saw start."""
+
+
+class CallService:
+    def __init__(self, sessions: sessionmaker[Session], engine: Engine, id_hash_secret: str,
+                 clock: Callable[[], datetime]) -> None:
+        self.sessions = sessions
+        self.engine = engine
+        self.secret = id_hash_secret
+        self.clock = clock
+
+    def _load(self, db: Session, call_sid: str) -> CallSession | None:
+        query = select(CallSession).where(CallSession.call_sid == call_sid)
+        if db.get_bind().dialect.name != "sqlite":
+            query = query.with_for_update()
+        return db.execute(query).scalar_one_or_none()
+
+    def start(self, call_sid: str, caller: str, called: str, render: Render) -> str:
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            if row is not None:
+                return row.last_response  # Twilio retried the first request
+            now = self.clock()
+            state = CallState(call_sid=call_sid, caller=caller)
+            turn = self.engine.handle(state, ev.CallStarted(caller, called), SqlRepository(db, self.secret),
+                                      now)
+            body = render(turn, 1)
+            db.add(CallSession(call_sid=call_sid, caller=caller, state=state.to_json(), turn=1,
+                               last_response=body, status="in-progress", started_at=to_db(now),
+                               updated_at=to_db(now)))
+            return body
+
+    def turn(self, call_sid: str, token: int | None, event: ev.Event, render: Render) -> str:
+        """Answer the caller's input for turn `token`; an old or repeated token gets the stored reply."""
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            if row is None:
+                raise UnknownCall(call_sid)
+            if token is not None and token != row.turn:
+                return row.last_response
+            now = self.clock()
+            state = CallState.from_json(row.state)
+            turn = self.engine.handle(state, event, SqlRepository(db, self.secret), now)
+            row.turn += 1
+            body = render(turn, row.turn)
+            row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
+            return body
+
+    def side_event(self, call_sid: str, event: ev.Event, render: Render) -> str:
+        """Queue wait-loop events: they change state but not the turn, so the Enqueue action's
+        turn number stays valid."""
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            if row is None:
+                raise UnknownCall(call_sid)
+            state = CallState.from_json(row.state)
+            now = self.clock()
+            turn = self.engine.handle(state, event, SqlRepository(db, self.secret), now)
+            row.state, row.updated_at = state.to_json(), to_db(now)
+            return render(turn, row.turn)
+
+    def escalate(self, call_sid: str, caller: str, reason: str, render: Render) -> str:
+        """After a system error: take the caller to a person, creating the session if needed."""
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            now = self.clock()
+            if row is None:
+                state = CallState(call_sid=call_sid, caller=caller)
+                row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",
+                                  status="in-progress", started_at=to_db(now), updated_at=to_db(now))
+                db.add(row)
+            else:
+                state = CallState.from_json(row.state)
+            state.handoff_reason = reason
+            turn = self.engine.jump(state, self.engine.flow.person_step, SqlRepository(db, self.secret), now)
+            row.turn += 1
+            body = render(turn, row.turn)
+            row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
+            return body
+
+    def restart(self, call_sid: str, caller: str, render: Render) -> str:
+        """After a system error: start the dialog again at the main menu, keeping the call story."""
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            now = self.clock()
+            if row is None:
+                raise UnknownCall(call_sid)
+            state = CallState.from_json(row.state)
+            turn = self.engine.jump(state, "main_menu", SqlRepository(db, self.secret), now)
+            row.turn += 1
+            body = render(turn, row.turn)
+            row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
+            return body
+
+    def end(self, call_sid: str, status: str, duration: int | None) -> None:
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            if row is None:
+                return
+            now = self.clock()
+            state = CallState.from_json(row.state)
+            self.engine.handle(state, ev.CallEnded(status, duration), SqlRepository(db, self.secret), now)
+            row.state, row.status, row.ended_at = state.to_json(), status, to_db(now)
+            row.duration_seconds, row.updated_at = duration, to_db(now)

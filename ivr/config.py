@@ -1,0 +1,133 @@
+"""Settings read from the environment, with embedded defaults for a one-machine demo.
+
+Every setting is documented in docs/settings.md; keep the two in step.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    var_dir: Path
+    flows_dir: Path
+    recordings_dir: Path
+    prompt_cache_dir: Path
+    public_base_url: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_number: str
+    callback_from_number: str
+    demo: bool = False
+    tts_voice: str = "cmn"
+    tts_rate_wpm: int = 130
+    service_hours: str = "09:00-12:00,13:30-17:00"
+    operator_hours: str = "09:00-12:00,13:00-17:00"
+    calendar_file: Path | None = None
+    slot_minutes: int = 60
+    slot_capacity: int = 4
+    slot_lead_minutes: int = 30
+    slot_offer_count: int = 3
+    queue_name: str = "operators"
+    queue_max_wait_seconds: int = 300
+    queue_announce_seconds: int = 30
+    senior_age: int = 65
+    id_checks_per_call: int = 3
+    id_checks_per_day: int = 5
+    first_timeout_seconds: int = 8
+    later_timeout_seconds: int = 10
+    id_hash_secret: str = field(default="", repr=False)
+    demo_csv: Path | None = None
+    log_level: str = "INFO"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _secret_file(var_dir: Path, name: str) -> str:
+    """A random secret kept under var/ (git-ignored) so restarts keep verifying old hashes."""
+    path = var_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> Settings:
+    """Build settings from the environment.
+
+    Outside demo mode the Twilio auth token is required, because without it nobody can tell
+    Twilio's requests from forged ones.  Demo mode generates a token for the terminal phone.
+    """
+    env = dict(os.environ if env is None else env)
+    var_dir = Path(env.get("HOTLINE_VAR_DIR") or PROJECT_ROOT / "var").resolve()
+    flows_dir = Path(env.get("FLOWS_DIR") or PROJECT_ROOT / "flows").resolve()
+    token = env.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        if not demo:
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN is not set: refusing to start without a way to check Twilio's "
+                "signatures (use `python -m ivr serve --demo` for a local demo)")
+        token = _secret_file(var_dir, "demo_auth_token")
+    number = env.get("TWILIO_NUMBER", "+862160000000")
+    calendar = env.get("CALENDAR_FILE")
+    demo_csv = env.get("DEMO_CSV")
+    return Settings(
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.sqlite'}",
+        var_dir=var_dir,
+        flows_dir=flows_dir,
+        recordings_dir=Path(env.get("RECORDINGS_DIR") or flows_dir / "recordings").resolve(),
+        prompt_cache_dir=Path(env.get("PROMPT_CACHE_DIR") or var_dir / "prompts").resolve(),
+        public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,
+        twilio_auth_token=token,
+        twilio_number=number,
+        callback_from_number=env.get("CALLBACK_FROM_NUMBER") or number,
+        demo=demo,
+        tts_voice=env.get("TTS_VOICE", "cmn"),
+        tts_rate_wpm=_int(env, "TTS_RATE_WPM", 130),
+        service_hours=env.get("SERVICE_HOURS", "09:00-12:00,13:30-17:00"),
+        operator_hours=env.get("OPERATOR_HOURS", "09:00-12:00,13:00-17:00"),
+        calendar_file=Path(calendar) if calendar else flows_dir / "calendar.yaml",
+        slot_minutes=_int(env, "SLOT_MINUTES", 60),
+        slot_capacity=_int(env, "SLOT_CAPACITY", 4),
+        slot_lead_minutes=_int(env, "SLOT_LEAD_MINUTES", 30),
+        slot_offer_count=_int(env, "SLOT_OFFER_COUNT", 3),
+        queue_name=env.get("QUEUE_NAME", "operators"),
+        queue_max_wait_seconds=_int(env, "QUEUE_MAX_WAIT_SECONDS", 300),
+        queue_announce_seconds=_int(env, "QUEUE_ANNOUNCE_SECONDS", 30),
+        senior_age=_int(env, "SENIOR_AGE", 65),
+        id_checks_per_call=_int(env, "ID_CHECKS_PER_CALL", 3),
+        id_checks_per_day=_int(env, "ID_CHECKS_PER_DAY", 5),
+        first_timeout_seconds=_int(env, "FIRST_TIMEOUT_SECONDS", 8),
+        later_timeout_seconds=_int(env, "LATER_TIMEOUT_SECONDS", 10),
+        id_hash_secret=env.get("ID_HASH_SECRET") or _secret_file(var_dir, "id_hash_secret"),
+        demo_csv=Path(demo_csv) if demo_csv else PROJECT_ROOT / "flows" / "demo_matters.csv",
+        log_level=env.get("LOG_LEVEL", "INFO"),
+    )

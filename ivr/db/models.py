@@ -1,0 +1,95 @@
+"""Tables.  Schema changes go through Alembic migrations in ivr/db/migrations."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Matter(Base):
+    """One government matter (办件) of a resident, as imported from the service's CSV export."""
+
+    __tablename__ = "matters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(40), unique=True)
+    service: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    id_salt: Mapped[str] = mapped_column(String(32))
+    id_hash: Mapped[str] = mapped_column(String(64))
+    birth_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    imported_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CallerPreference(Base):
+    """What we remember about a calling number between calls (only the language for now)."""
+
+    __tablename__ = "caller_preferences"
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CallSession(Base):
+    """Dialog state of one call, keyed by CallSid so any worker can serve any turn."""
+
+    __tablename__ = "call_sessions"
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(20))
+    state: Mapped[dict] = mapped_column(JSON)
+    turn: Mapped[int] = mapped_column(Integer, default=0)
+    last_response: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="in-progress")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class IdCheckFailure(Base):
+    """A wrong identity check, kept to limit guessing per number per day."""
+
+    __tablename__ = "id_check_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    call_sid: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_id_check_failures_phone_at", "phone", "at"),)
+
+
+class Booking(Base):
+    """A callback booked by a caller; at most one open booking per caller number."""
+
+    __tablename__ = "bookings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller: Mapped[str] = mapped_column(String(20), index=True)
+    callback_number: Mapped[str] = mapped_column(String(20))
+    slot_start: Mapped[datetime] = mapped_column(DateTime, index=True)
+    slot_end: Mapped[datetime] = mapped_column(DateTime)
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    call_sid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Handoff(Base):
+    """What an operator needs to know about an escalated call (no ID digits, ever)."""
+
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    caller: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(8))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(40))
+    story: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    created_at: Mapped[datetime] = mapped_column(DateTime)

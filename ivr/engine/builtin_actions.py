@@ -1,0 +1,298 @@
+"""Named actions that flows can run with `do:`; each returns one of its declared results.
+
+An action reads and writes the call state and the repository; it never speaks directly.  What the
+caller hears comes from prompts filled with the `vars` an action sets.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from ivr.engine.policy import Policy
+from ivr.engine.ports import MatterView, Repository
+from ivr.engine.state import CallState
+from ivr.phone_numbers import normalise_callback_number
+from ivr.scheduling.hours import is_open
+from ivr.scheduling.slots import Slot, offer_slots, slot_from_key
+from ivr.speakable import say_count, say_full_date, say_number, say_phone, say_slot
+
+MATTERS_PER_PAGE = 3
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+@dataclass
+class ActionContext:
+    state: CallState
+    repo: Repository
+    policy: Policy
+    now: datetime  # aware, Asia/Shanghai
+    words: Callable[..., str]  # words(prompt_id, **vars): Mandarin text of a prompt, filled in
+    value: str | None = None  # what the caller keyed at this step (may be sensitive: never store)
+    arg: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    run: Callable[[ActionContext], str]
+    results: frozenset[str]
+
+
+ACTIONS: dict[str, ActionSpec] = {}
+
+
+def action(*results: str) -> Callable[[Callable[[ActionContext], str]], Callable[[ActionContext], str]]:
+    def register(fn: Callable[[ActionContext], str]) -> Callable[[ActionContext], str]:
+        ACTIONS[fn.__name__] = ActionSpec(fn, frozenset(results))
+        return fn
+    return register
+
+
+# --- caller and language -------------------------------------------------------------------
+
+@action("new", "returning")
+def identify_caller(ctx: ActionContext) -> str:
+    state = ctx.state
+    language = ctx.repo.preferred_language(state.caller) if state.caller else None
+    if language:
+        state.language, state.language_known = language, True
+        return "returning"
+    return "new"
+
+
+@action("done")
+def set_language(ctx: ActionContext) -> str:
+    ctx.state.language = ctx.arg or "cmn"
+    ctx.state.language_known = True
+    if ctx.state.caller:
+        ctx.repo.remember_language(ctx.state.caller, ctx.state.language, ctx.now)
+    return "done"
+
+
+@action("done")
+def switch_language(ctx: ActionContext) -> str:
+    ctx.arg = "wuu" if ctx.state.language == "cmn" else "cmn"
+    return set_language(ctx)
+
+
+@action("senior", "other")
+def check_senior(ctx: ActionContext) -> str:
+    profile = ctx.repo.caller_profile(ctx.state.caller) if ctx.state.caller else None
+    if profile and profile.birth_year and ctx.now.year - profile.birth_year >= ctx.policy.senior_age:
+        return "senior"
+    return "other"
+
+
+# --- identity checks and status ------------------------------------------------------------
+
+def _locked(ctx: ActionContext, phone: str) -> bool:
+    if ctx.state.id_failures >= ctx.policy.id_checks_per_call:
+        return True
+    since = ctx.now - timedelta(days=1)
+    return ctx.repo.id_failures_since(phone, since) >= ctx.policy.id_checks_per_day
+
+
+def _fail_check(ctx: ActionContext, phone: str) -> str:
+    ctx.state.id_failures += 1
+    ctx.repo.record_id_failure(phone or ctx.state.caller, ctx.state.call_sid, ctx.now)
+    left = ctx.policy.id_checks_per_call - ctx.state.id_failures
+    ctx.state.vars["checks_left"] = say_count(max(left, 0))
+    return "locked" if _locked(ctx, phone) else "wrong"
+
+
+@action("registered", "unregistered", "locked", "verified")
+def status_identify(ctx: ActionContext) -> str:
+    state = ctx.state
+    if state.verified and state.vars.get("status_pages"):
+        return "verified"
+    profile = ctx.repo.caller_profile(state.caller) if state.caller else None
+    if profile and profile.registered:
+        state.vars["status_phone"] = state.caller
+        return "locked" if _locked(ctx, state.caller) else "registered"
+    return "locked" if state.caller and _locked(ctx, state.caller) else "unregistered"
+
+
+@action("found", "wrong", "locked")
+def check_case_no(ctx: ActionContext) -> str:
+    phone = ctx.repo.phone_of_case((ctx.value or "").strip())
+    if phone is None:
+        return _fail_check(ctx, ctx.state.caller)
+    ctx.state.vars["status_phone"] = phone
+    return "locked" if _locked(ctx, phone) else "found"
+
+
+@action("ok", "wrong", "locked")
+def verify_id(ctx: ActionContext) -> str:
+    phone = ctx.state.vars.get("status_phone") or ctx.state.caller
+    if _locked(ctx, phone):
+        return "locked"
+    matters = ctx.repo.matters_verified(phone, ctx.value or "")
+    if not matters:
+        return _fail_check(ctx, phone)
+    ctx.state.verified = True
+    ctx.state.vars["status_pages"] = _pages(ctx, matters)
+    ctx.state.vars["status_page_no"] = 0
+    return "ok"
+
+
+def _spoken_detail(detail: str, ctx: ActionContext) -> str:
+    def date_words(match: re.Match[str]) -> str:
+        y, m, d = (int(g) for g in match.groups())
+        return say_full_date(datetime(y, m, d).date(), ctx.now.date())
+    return _ISO_DATE.sub(date_words, detail.strip().rstrip("。"))
+
+
+def _matter_sentences(ctx: ActionContext, number: int, matter: MatterView) -> str:
+    """One fact per sentence, plain words: which matter, where it stands, what to do."""
+    parts = [ctx.words("status_item", n=say_number(number),
+                       service=ctx.words(f"service_{matter.service}"),
+                       status=ctx.words(f"status_{matter.status}"))]
+    if matter.detail:
+        parts.append(_spoken_detail(matter.detail, ctx) + "。")
+    parts.append(ctx.words("status_updated", date=say_full_date(matter.updated_at.date(), ctx.now.date())))
+    return "".join(parts)
+
+
+def _pages(ctx: ActionContext, matters: list[MatterView]) -> list[str]:
+    ordered = sorted(matters, key=lambda m: m.updated_at, reverse=True)
+    sentences = [_matter_sentences(ctx, i + 1, m) for i, m in enumerate(ordered)]
+    pages = [" ".join(sentences[i:i + MATTERS_PER_PAGE]) for i in range(0, len(sentences), MATTERS_PER_PAGE)]
+    ctx.state.vars["matter_count"] = say_count(len(ordered))
+    return pages
+
+
+@action("more", "last", "none")
+def status_page(ctx: ActionContext) -> str:
+    pages: list[str] = ctx.state.vars.get("status_pages") or []
+    number = int(ctx.state.vars.get("status_page_no", 0))
+    if not pages:
+        return "none"
+    number = min(number, len(pages) - 1)
+    ctx.state.vars["status_text"] = pages[number]
+    return "more" if number + 1 < len(pages) else "last"
+
+
+@action("done")
+def status_next_page(ctx: ActionContext) -> str:
+    ctx.state.vars["status_page_no"] = int(ctx.state.vars.get("status_page_no", 0)) + 1
+    return "done"
+
+
+@action("done")
+def status_first_page(ctx: ActionContext) -> str:
+    ctx.state.vars["status_page_no"] = 0
+    return "done"
+
+
+# --- callbacks -------------------------------------------------------------------------------
+
+@action("own_number", "no_number")
+def booking_prepare(ctx: ActionContext) -> str:
+    state = ctx.state
+    existing = ctx.repo.open_booking(state.caller, ctx.now) if state.caller else None
+    state.vars["replacing"] = bool(existing)
+    state.vars["old_slot"] = say_slot(existing.slot_start, existing.slot_end, ctx.now.date()) if existing else ""
+    own = normalise_callback_number(state.caller or "")
+    if own:
+        state.vars["caller_spoken"] = say_phone(own)
+        return "own_number"
+    return "no_number"
+
+
+@action("done")
+def use_own_number(ctx: ActionContext) -> str:
+    number = normalise_callback_number(ctx.state.caller) or ctx.state.caller
+    ctx.state.vars["callback_number"] = number
+    ctx.state.vars["callback_spoken"] = say_phone(number)
+    return "done"
+
+
+@action("ok", "invalid")
+def check_callback_number(ctx: ActionContext) -> str:
+    number = normalise_callback_number(ctx.value or "")
+    if number is None:
+        return "invalid"
+    ctx.state.vars["callback_number"] = number
+    ctx.state.vars["callback_spoken"] = say_phone(number)
+    return "ok"
+
+
+def _free_slots(ctx: ActionContext) -> list[Slot]:
+    policy = ctx.policy
+    horizon = ctx.now + timedelta(days=15)
+    booked = ctx.repo.booked_counts(ctx.now, horizon)
+    return offer_slots(ctx.now, policy.service_hours, policy.calendar, policy.slot_minutes,
+                       policy.slot_capacity, booked, count=policy.slot_offer_count,
+                       lead_minutes=policy.slot_lead_minutes)
+
+
+@action("offered", "none")
+def offer_callback_slots(ctx: ActionContext) -> str:
+    slots = _free_slots(ctx)
+    if not slots:
+        return "none"
+    ctx.state.vars["slot_keys"] = [s.key for s in slots]
+    ctx.state.vars["slot_choices"] = "".join(
+        ctx.words("slot_choice", slot=say_slot(s.start, s.end, ctx.now.date()), key=str(i + 1))
+        for i, s in enumerate(slots))
+    return "offered"
+
+
+@action("ok", "invalid")
+def pick_slot(ctx: ActionContext) -> str:
+    keys: list[str] = ctx.state.vars.get("slot_keys") or []
+    choice = ctx.value or ""
+    if not choice.isdigit() or not 1 <= int(choice) <= len(keys):
+        return "invalid"
+    slot = slot_from_key(keys[int(choice) - 1], ctx.policy.slot_minutes)
+    ctx.state.vars["chosen_slot"] = slot.key
+    ctx.state.vars["chosen_slot_spoken"] = say_slot(slot.start, slot.end, ctx.now.date())
+    return "ok"
+
+
+@action("booked", "full")
+def book_slot(ctx: ActionContext) -> str:
+    slot = slot_from_key(ctx.state.vars["chosen_slot"], ctx.policy.slot_minutes)
+    booking = ctx.repo.book(ctx.state.caller, ctx.state.vars["callback_number"], slot.start, slot.end,
+                            ctx.policy.slot_capacity, ctx.state.language, ctx.state.call_sid, ctx.now)
+    if booking is None:
+        return "full"
+    ctx.state.vars["from_spoken"] = say_phone(ctx.policy.callback_from_number)
+    ctx.state.note("booked", slot=slot.key)
+    return "booked"
+
+
+@action("found", "none")
+def load_booking(ctx: ActionContext) -> str:
+    booking = ctx.repo.open_booking(ctx.state.caller, ctx.now) if ctx.state.caller else None
+    if booking is None:
+        return "none"
+    ctx.state.vars["booked_slot_spoken"] = say_slot(booking.slot_start, booking.slot_end, ctx.now.date())
+    ctx.state.vars["booked_number_spoken"] = say_phone(booking.callback_number)
+    ctx.state.vars["from_spoken"] = say_phone(ctx.policy.callback_from_number)
+    return "found"
+
+
+@action("cancelled", "none")
+def cancel_booking(ctx: ActionContext) -> str:
+    done = ctx.repo.cancel_booking(ctx.state.caller, ctx.now)
+    if done:
+        ctx.state.note("cancelled")
+    return "cancelled" if done else "none"
+
+
+# --- a person --------------------------------------------------------------------------------
+
+@action("open", "closed")
+def request_person(ctx: ActionContext) -> str:
+    """Store the handoff record first, so operators see the caller's story whatever happens."""
+    state = ctx.state
+    opened = is_open(ctx.now, ctx.policy.operator_hours, ctx.policy.calendar)
+    reason = state.handoff_reason or "asked_for_person"
+    if not opened:
+        reason = f"{reason}+after_hours"
+    ctx.repo.record_handoff(state.call_sid, state.caller, state.language, state.verified, reason,
+                            list(state.story), ctx.now)
+    state.note("handoff", reason=reason)
+    return "open" if opened else "closed"

@@ -1,0 +1,298 @@
+"""Runs a Flow: takes the call state and one event, returns the Turn to play.
+
+VoiceXML's model, kept small: a step plays its prompt and waits for keys; noinput and nomatch
+handlers escalate by a per-step failure counter; global keys (0 person, * repeat, 9 language)
+work at every step that asks something.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from ivr.engine import events as ev
+from ivr.engine.actions import Ask, Enqueue, Hangup, Hold, LeaveQueue, Nothing, Pause, Prompt, Speech, Turn
+from ivr.engine.builtin_actions import ACTIONS, ActionContext
+from ivr.engine.policy import Policy
+from ivr.engine.ports import Repository
+from ivr.engine.state import CallState
+from ivr.flow.checker import placeholders
+from ivr.flow.loader import Flow
+from ivr.flow.schema import Handler, Step, Transition
+from ivr.privacy import mask_digits
+
+log = logging.getLogger(__name__)
+
+KEY_PAUSE_SECONDS = 0.5
+VALID_KEYS = set("0123456789*#")
+MAX_KEYS = 32
+
+
+class EngineError(RuntimeError):
+    """A flow led somewhere the engine cannot follow (e.g. a loop without input)."""
+
+
+class _Vars(defaultdict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+class Engine:
+    def __init__(self, flow: Flow, policy: Policy) -> None:
+        self.flow = flow
+        self.policy = policy
+
+    # --- prompts ------------------------------------------------------------------------------
+
+    def words(self, prompt_id: str, values: dict | None = None, language: str = "cmn") -> str:
+        texts = self.flow.prompts.get(language, {})
+        template = texts.get(prompt_id) or self.flow.prompts["cmn"].get(prompt_id, "")
+        return template.format_map(_Vars(str, values or {}))
+
+    def prompt(self, state: CallState, prompt_id: str) -> Prompt:
+        cmn = self.flow.prompts["cmn"].get(prompt_id, "")
+        values = _Vars(str, {k: v for k, v in state.vars.items() if isinstance(v, str)})
+        text = self.words(prompt_id, values, state.language)
+        return Prompt(prompt_id=prompt_id, language=state.language, text=text,
+                      fallback_text=cmn.format_map(values), static=not placeholders(cmn))
+
+    # --- entry point --------------------------------------------------------------------------
+
+    def handle(self, state: CallState, event: ev.Event, repo: Repository, now: datetime) -> Turn:
+        run = _Run(self, state, repo, now)
+        if isinstance(event, ev.CallStarted):
+            state.caller, state.called = event.caller, event.called
+            state.note("call_started")
+            run.enter(self.flow.start)
+        elif state.ended:
+            return Turn(wait=Nothing(), step=state.step)
+        elif isinstance(event, ev.CallEnded):
+            state.ended = True
+            state.note("call_ended", status=event.status)
+            return Turn(wait=Nothing(), step=state.step)
+        elif isinstance(event, ev.KeysPressed):
+            run.keys(event.digits)
+        elif isinstance(event, ev.NoInput):
+            run.failure("noinput")
+        elif isinstance(event, ev.SpeechHeard):
+            run.speech(event)
+        elif isinstance(event, ev.QueueWaiting):
+            run.queue_wait(event)
+        elif isinstance(event, ev.QueueKeyPressed):
+            run.queue_key(event.digits)
+        elif isinstance(event, ev.QueueEnded):
+            run.queue_ended(event.result)
+        else:  # pragma: no cover - exhaustive over Event
+            raise EngineError(f"unknown event {event!r}")
+        return Turn(speech=run.speech_out, wait=run.wait, step=state.step)
+
+    def jump(self, state: CallState, step_id: str, repo: Repository, now: datetime) -> Turn:
+        """Enter a step from outside the flow (recovery after a system error)."""
+        run = _Run(self, state, repo, now)
+        run.enter(step_id)
+        return Turn(speech=run.speech_out, wait=run.wait, step=state.step)
+
+
+class _Run:
+    """The work for one event: follows transitions until the call waits for the caller."""
+
+    def __init__(self, engine: Engine, state: CallState, repo: Repository, now: datetime) -> None:
+        self.engine, self.flow, self.policy = engine, engine.flow, engine.policy
+        self.state, self.repo, self.now = state, repo, now
+        self.speech_out: list[Speech] = []
+        self.wait: Ask | Enqueue | Hold | LeaveQueue | Hangup | Nothing = Nothing()
+        self.transitions = 0
+
+    @property
+    def step(self) -> Step:
+        return self.flow.steps[self.state.step]
+
+    def say(self, prompt_ids: list[str], step: Step | None = None) -> None:
+        step = step or self.step
+        for prompt_id in prompt_ids:
+            if prompt_id == "@reprompt":
+                self.say(step.reprompt, step)
+            elif prompt_id == "@example":
+                self.say(step.example or step.reprompt, step)
+            else:
+                self.speech_out.append(self.engine.prompt(self.state, prompt_id))
+
+    # --- moving between steps -------------------------------------------------------------------
+
+    def run_action(self, name: str, arg: str | None, value: str | None = None) -> str:
+        ctx = ActionContext(state=self.state, repo=self.repo, policy=self.policy, now=self.now,
+                            words=lambda pid, **v: self.engine.words(pid, v), value=value, arg=arg)
+        result = ACTIONS[name].run(ctx)
+        self.state.note("result", action=name, result=result)
+        return result
+
+    def follow(self, transition: Transition) -> None:
+        if transition.reason:
+            self.state.handoff_reason = transition.reason
+        if transition.do:
+            self.run_action(transition.do, transition.arg)
+        target = transition.goto
+        if target == "@repeat":
+            self.ask(repeat=True)
+        elif target == "@same":
+            self.enter(self.state.step)
+        elif target == "@nomatch":
+            self.failure("nomatch")
+        elif target == "@end":
+            self.wait = Hangup()
+        else:
+            self.enter(target)
+
+    def enter(self, step_id: str) -> None:
+        self.transitions += 1
+        if self.transitions > self.policy.max_transitions_per_turn:
+            raise EngineError(f"more than {self.policy.max_transitions_per_turn} steps without input "
+                              f"(last: {step_id})")
+        if step_id not in self.flow.steps:
+            raise EngineError(f"unknown step {step_id!r}")
+        self.state.step = step_id
+        self.state.step_failures = 0
+        self.state.note("step")
+        step = self.step
+        self.say(step.say)
+        if step.takes_input:
+            self.ask()
+        elif step.do:
+            result = self.run_action(step.do, step.arg)
+            self.follow(step.on[result])
+        elif step.enqueue:
+            self.state.vars.pop("queue_leave", None)
+            self.wait = Enqueue(self.policy.queue_name)
+        elif step.next:
+            self.follow(step.next)
+        else:
+            self.wait = Hangup()
+
+    def ask(self, prompts: list[str] | None = None, repeat: bool = False) -> None:
+        step = self.step
+        self.say(step.prompt if prompts is None else prompts)
+        first = self.state.step_failures == 0 and not repeat
+        timeout = step.timeout or (self.policy.first_timeout if first else self.policy.later_timeout)
+        if step.collect:
+            self.wait = Ask(max_digits=step.collect.max, min_digits=step.collect.min,
+                            finish_on_key=step.collect.finish, timeout=timeout, grammar=step.grammar)
+        else:
+            self.wait = Ask(max_digits=1, finish_on_key="", timeout=timeout, grammar=step.grammar)
+
+    # --- input ---------------------------------------------------------------------------------
+
+    def keys(self, digits: str) -> None:
+        step = self.flow.steps.get(self.state.step)
+        if step is None or not step.takes_input:
+            raise EngineError(f"keys at step {self.state.step!r}, which asks nothing")
+        self.speech_out.append(Pause(KEY_PAUSE_SECONDS))
+        sensitive = bool(step.collect and step.collect.sensitive)
+        self.state.note("keys", keys=mask_digits(digits) if sensitive and len(digits) > 1 else digits)
+        self.state.silent_in_a_row = 0
+        if not digits or len(digits) > MAX_KEYS or set(digits) - VALID_KEYS:
+            self.failure("nomatch")
+            return
+        globals_ = self.flow.defaults.global_keys
+        if digits in step.keys:
+            self.follow(step.keys[digits])
+        elif digits in globals_ and (digits != "0" or step.operator):
+            self.follow(globals_[digits])
+        elif step.collect:
+            self.collected(step, digits)
+        else:
+            self.failure("nomatch")
+
+    def collected(self, step: Step, digits: str) -> None:
+        collect = step.collect
+        assert collect is not None
+        value = digits
+        if collect.star_means and value.endswith("*") and "*" not in value[:-1]:
+            value = value[:-1] + collect.star_means
+        body = value[:-1] if collect.star_means and value.endswith(collect.star_means) else value
+        well_formed = body.isdigit() or (body == "" and value != "")
+        if not well_formed or not collect.min <= len(value) <= collect.max:
+            self.failure("nomatch")
+            return
+        if step.do:
+            result = self.run_action(step.do, step.arg, value=value)
+            self.follow(step.on[result])
+
+    def speech(self, heard: ev.SpeechHeard) -> None:
+        """Speech arrives already understood; it is handled like the keys it stands for."""
+        if heard.digits:
+            self.keys(heard.digits)
+            return
+        key = self.intent_key(heard.intent)
+        if key is None:
+            self.failure("nomatch")
+        else:
+            self.keys(key)
+
+    def intent_key(self, intent: str | None) -> str | None:
+        common = {"operator": "0", "repeat": "*"}
+        if intent in common:
+            return common[intent]
+        return None
+
+    def failure(self, kind: str) -> None:
+        """Escalating reprompts: the handler with the highest count not above the failures."""
+        state = self.state
+        step = self.flow.steps.get(state.step)
+        if step is None or not step.takes_input:
+            raise EngineError(f"{kind} at step {state.step!r}, which asks nothing")
+        state.step_failures += 1
+        state.total_failures += 1
+        if kind == "noinput":
+            state.silent_in_a_row += 1
+            state.note("silence")
+        else:
+            state.note("nomatch")
+        if state.silent_in_a_row >= self.policy.max_silent_in_a_row:
+            state.silent_in_a_row = 0
+            state.handoff_reason = "silence"
+            self.enter(self.flow.person_step)
+            return
+        handlers: list[Handler] = getattr(step, kind) or getattr(self.flow.defaults, kind)
+        chosen = max((h for h in handlers if h.count <= state.step_failures), key=lambda h: h.count,
+                     default=handlers[0])
+        if chosen.goto:
+            self.say(chosen.prompt)
+            self.follow(Transition(goto=chosen.goto, reason=chosen.reason or "repeated_failures"))
+        else:
+            self.ask(prompts=chosen.prompt)
+
+    # --- the operators' queue ------------------------------------------------------------------
+
+    def queue_wait(self, event: ev.QueueWaiting) -> None:
+        state = self.state
+        if event.queue_seconds >= self.policy.queue_max_wait_seconds:
+            state.vars["queue_leave"] = "timeout"
+            self.wait = LeaveQueue()
+            return
+        state.vars["queue_ahead"] = str(max(event.position - 1, 0))
+        self.say(["queue_position" if event.position > 1 else "queue_next"], self.step)
+        self.wait = Hold(leave_key="1", timeout=self.policy.queue_announce_seconds)
+
+    def queue_key(self, digits: str) -> None:
+        if digits == "1":
+            self.state.vars["queue_leave"] = "caller"
+            self.state.note("keys", keys="1")
+            self.wait = LeaveQueue()
+        else:
+            self.say(["queue_still_waiting"], self.step)
+            self.wait = Hold(leave_key="1", timeout=self.policy.queue_announce_seconds)
+
+    def queue_ended(self, result: str) -> None:
+        step = self.step
+        self.state.note("queue_result", result=result)
+        if result == "hangup":
+            self.state.ended = True
+            self.wait = Nothing()
+            return
+        if result == "leave":
+            outcome = "timeout" if self.state.vars.get("queue_leave") == "timeout" else "left"
+        elif result == "bridged":
+            outcome = "bridged"
+        else:  # queue-full, error, system-error, redirected
+            outcome = "full"
+        self.follow(step.on[outcome])

@@ -1,0 +1,1 @@
+"""Call flows as data: schema, loading, checking and diagrams of flows/*.yaml."""

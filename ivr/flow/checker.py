@@ -1,0 +1,168 @@
+"""Flow checks run at start-up and by `python -m ivr flows check`.
+
+Each rule guards a way a caller could get stuck: a jump to nowhere, a prompt nobody wrote, a
+reprompt that is silent (dead air), a step with no way to a person, a step nothing leads to.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import TYPE_CHECKING, Iterator
+
+from ivr.flow.schema import SPECIAL_TARGETS, Handler, Step, Transition
+
+if TYPE_CHECKING:
+    from ivr.flow.loader import Flow
+
+SPECIAL_PROMPTS = {"@reprompt", "@example"}
+MENU_KEYS_NOT_COUNTED = {"0", "*", "#"}
+MAX_MENU_OPTIONS = 3
+MIN_FIRST_TIMEOUT = 8
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def step_transitions(step: Step) -> Iterator[tuple[str, Transition]]:
+    for key, transition in step.keys.items():
+        yield f"key {key}", transition
+    for result, transition in step.on.items():
+        yield f"result {result}", transition
+    if step.next:
+        yield "next", step.next
+
+
+def handler_targets(handlers: list[Handler]) -> Iterator[tuple[str, str]]:
+    for handler in handlers:
+        if handler.goto:
+            yield f"handler {handler.count}", handler.goto
+
+
+def check_flow(flow: "Flow") -> None:
+    from ivr.engine.builtin_actions import ACTIONS
+    from ivr.flow.loader import FlowError
+
+    problems: list[str] = []
+    known = set(flow.steps) | SPECIAL_TARGETS
+    cmn = flow.prompts.get("cmn", {})
+
+    def check_prompt_ids(where: str, ids: list[str]) -> None:
+        for prompt_id in ids:
+            if prompt_id in SPECIAL_PROMPTS:
+                continue
+            if prompt_id not in cmn:
+                problems.append(f"{where}: unknown prompt id '{prompt_id}' (not in {flow.prompt_files['cmn']})")
+            elif not cmn[prompt_id]:
+                problems.append(f"{where}: prompt '{prompt_id}' has no words")
+
+    def check_target(where: str, target: str) -> None:
+        if target not in known:
+            problems.append(f"{where}: unknown target '{target}'")
+
+    def check_action(where: str, name: str | None) -> None:
+        if name is not None and name not in ACTIONS:
+            problems.append(f"{where}: unknown action '{name}'")
+
+    for what, handlers in (("noinput", flow.defaults.noinput), ("nomatch", flow.defaults.nomatch)):
+        for handler in handlers:
+            where = f"defaults {what} handler {handler.count}"
+            if not handler.prompt and not handler.goto:
+                problems.append(f"{where}: empty reprompt (says nothing and goes nowhere)")
+            check_prompt_ids(where, handler.prompt)
+            if handler.goto:
+                check_target(where, handler.goto)
+    for key, transition in flow.defaults.global_keys.items():
+        check_target(f"defaults global key {key}", transition.goto)
+        check_action(f"defaults global key {key}", transition.do)
+
+    for step_id, step in flow.steps.items():
+        where = flow.where(step_id)
+        check_prompt_ids(where, step.say + step.prompt + step.reprompt + step.example)
+        for label, transition in step_transitions(step):
+            check_target(f"{where} {label}", transition.goto)
+            check_action(f"{where} {label}", transition.do)
+        check_action(where, step.do)
+        kinds = [step.takes_input, step.do is not None and not step.takes_input, step.enqueue,
+                 step.next is not None and not step.do and not step.takes_input, step.hangup]
+        if sum(kinds) != 1:
+            problems.append(f"{where}: must do exactly one of: ask (keys/collect), run an action "
+                            "(do + on), enqueue, go on (next), hang up")
+        if step.do and step.do in ACTIONS:
+            spec = ACTIONS[step.do]
+            missing = sorted(spec.results - set(step.on))
+            extra = sorted(set(step.on) - spec.results)
+            if missing:
+                problems.append(f"{where}: action '{step.do}' can answer {missing} but 'on' has no step for it")
+            if extra:
+                problems.append(f"{where}: action '{step.do}' never answers {extra}")
+        if step.enqueue:
+            missing = sorted({"left", "full", "timeout", "bridged"} - set(step.on))
+            if missing:
+                problems.append(f"{where}: a queue step needs 'on' steps for {missing}")
+        if step.takes_input:
+            if not step.prompt:
+                problems.append(f"{where}: asks for input but has no prompt")
+            if not step.reprompt:
+                problems.append(f"{where}: empty reprompt (a short reminder of the question is required)")
+            if step.keys and step.collect:
+                problems.append(f"{where}: use either keys or collect, not both")
+            options = [k for k in step.keys if k not in MENU_KEYS_NOT_COUNTED
+                       and k not in flow.defaults.global_keys]
+            if len(options) > MAX_MENU_OPTIONS:
+                problems.append(f"{where}: {len(options)} options; older callers need at most "
+                                f"{MAX_MENU_OPTIONS} plus 0 for a person")
+            person_keys = [t for t in step.keys.values() if t.goto == flow.person_step]
+            if not step.operator and not person_keys:
+                problems.append(f"{where}: no way to reach a person (0 is switched off and no key leads to "
+                                f"'{flow.person_step}')")
+            if step.timeout is not None and step.timeout < MIN_FIRST_TIMEOUT:
+                problems.append(f"{where}: timeout {step.timeout}s is too short (at least {MIN_FIRST_TIMEOUT}s)")
+            if step.collect and step.collect.min > step.collect.max:
+                problems.append(f"{where}: collect min is larger than max")
+        for what in ("noinput", "nomatch"):
+            handlers = getattr(step, what)
+            for handler in handlers or []:
+                hwhere = f"{where} {what} handler {handler.count}"
+                if not handler.prompt and not handler.goto:
+                    problems.append(f"{hwhere}: empty reprompt (says nothing and goes nowhere)")
+                check_prompt_ids(hwhere, handler.prompt)
+                if handler.goto:
+                    check_target(hwhere, handler.goto)
+
+    for lang, texts in flow.prompts.items():
+        for prompt_id, text in texts.items():
+            if not text:
+                problems.append(f"{flow.prompt_files[lang]}: prompt '{prompt_id}' has no words")
+    for prompt_id in flow.prompts.get("wuu", {}):
+        if prompt_id not in cmn:
+            problems.append(f"{flow.prompt_files['wuu']}: prompt '{prompt_id}' has no Mandarin version")
+
+    if flow.start not in flow.steps:
+        problems.append(f"start step '{flow.start}' is not defined")
+    if flow.person_step not in flow.steps:
+        problems.append(f"person_step '{flow.person_step}' is not defined")
+    for step_id in sorted(set(flow.steps) - reachable_steps(flow)):
+        problems.append(f"{flow.where(step_id)}: unreachable (no step leads here)")
+    if problems:
+        raise FlowError(problems)
+
+
+def reachable_steps(flow: "Flow") -> set[str]:
+    seen: set[str] = set()
+    queue = deque([flow.start])
+    global_targets = [t.goto for t in flow.defaults.global_keys.values()]
+    default_targets = [t for _, t in handler_targets(flow.defaults.noinput + flow.defaults.nomatch)]
+    while queue:
+        step_id = queue.popleft()
+        if step_id in seen or step_id not in flow.steps:
+            continue
+        seen.add(step_id)
+        step = flow.steps[step_id]
+        targets = [t.goto for _, t in step_transitions(step)]
+        targets += [t for _, t in handler_targets((step.noinput or []) + (step.nomatch or []))]
+        if step.takes_input:
+            targets += global_targets + default_targets
+        queue.extend(t for t in targets if t not in SPECIAL_TARGETS)
+    return seen
+
+
+def placeholders(text: str) -> list[str]:
+    return _PLACEHOLDER.findall(text)

@@ -1,0 +1,80 @@
+"""Chooses what the caller hears for a prompt: a recording, cached TTS audio, or <Say>.
+
+Webhooks only look things up here; audio is rendered ahead (`prompts build`) or on the first
+fetch of its URL, never while a webhook waits.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.engine.actions import Pause, Prompt, Speech
+from ivr.prompts.audio import silence_wav
+from ivr.prompts.render import PromptRenderer
+
+log = logging.getLogger(__name__)
+SAY_LANGUAGE, SAY_VOICE = "cmn-CN", "Polly.Zhiyu"
+
+
+@dataclass(frozen=True)
+class Audible:
+    """One thing to play: a URL path under the service (kind "play") or words for <Say>."""
+
+    kind: str  # "play" | "say"
+    path: str
+    text: str
+
+
+class PromptStore:
+    def __init__(self, renderer: PromptRenderer | None, recordings_dir: Path, cache_dir: Path,
+                 prompts: dict[str, dict[str, str]]) -> None:
+        self.renderer = renderer if renderer and renderer.available() else None
+        if self.renderer is None:
+            log.warning("no offline TTS engine (pyttsx3 + espeak-ng) available: prompts fall back "
+                        "to Twilio <Say> with a Mandarin voice")
+        self.recordings_dir = recordings_dir
+        self.cache_dir = cache_dir
+        self.prompts = prompts
+        self._recorded = self._scan_recordings()
+        self._twins: set[str] = set()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.silence_path = cache_dir / "silence-500ms.wav"
+        if not self.silence_path.exists():
+            silence_wav(self.silence_path, 0.5)
+
+    def _scan_recordings(self) -> set[tuple[str, str]]:
+        found = set()
+        for lang_dir in self.recordings_dir.glob("*"):
+            for wav in lang_dir.glob("*.wav"):
+                found.add((lang_dir.name, wav.stem))
+        return found
+
+    def missing_recordings(self, language: str) -> list[str]:
+        """Prompt ids that callers of `language` hear in Mandarin TTS for lack of a recording."""
+        return sorted(pid for pid in self.prompts["cmn"] if (language, pid) not in self._recorded)
+
+    def recording_path(self, language: str, prompt_id: str) -> Path | None:
+        if (language, prompt_id) not in self._recorded:
+            return None
+        return self.recordings_dir / language / f"{prompt_id}.wav"
+
+    def audible(self, item: Speech) -> Audible:
+        if isinstance(item, Pause):
+            return Audible("play", "/prompts/silence-500ms.wav", "")
+        prompt: Prompt = item
+        if prompt.static and (prompt.language, prompt.prompt_id) in self._recorded:
+            return Audible("play", f"/prompts/rec/{prompt.language}/{prompt.prompt_id}.wav", prompt.text)
+        text = prompt.text if prompt.language == "cmn" else prompt.fallback_text
+        if self.renderer is None:
+            return Audible("say", "", text)
+        key = self.renderer.key_for(text)
+        if key not in self._twins:
+            self.renderer.write_text_twin(text)
+            self._twins.add(key)
+        return Audible("play", f"/prompts/tts/{key}.wav", text)
+
+    def texts_to_build(self) -> list[str]:
+        """Every static prompt text, for `prompts build` (dynamic ones are cached on first use)."""
+        from ivr.flow.checker import placeholders
+        return sorted({t for t in self.prompts["cmn"].values() if t and not placeholders(t)})

@@ -1,0 +1,72 @@
+"""Builds the running service from Settings: database, flow, engine, prompts, call service."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import Engine as DbEngine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.calls import CallService
+from ivr.config import SHANGHAI, Settings
+from ivr.db.models import Matter
+from ivr.db.schema import make_engine, session_factory, upgrade
+from ivr.engine.interpreter import Engine
+from ivr.engine.policy import Policy
+from ivr.flow.loader import Flow, load_flow
+from ivr.importer import import_matters
+from ivr.prompts.render import PromptRenderer
+from ivr.prompts.store import PromptStore
+from ivr.timeutil import utc_now
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def shanghai_now() -> datetime:
+    return utc_now().astimezone(SHANGHAI)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: DbEngine
+    sessions: sessionmaker[Session]
+    flow: Flow
+    policy: Policy
+    engine: Engine
+    store: PromptStore
+    calls: CallService
+    clock: Clock
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: bool = True) -> Runtime:
+    clock = clock or shanghai_now
+    flow = load_flow(settings.flows_dir)
+    policy = Policy.from_settings(settings)
+    db = make_engine(settings.database_url)
+    upgrade(db)
+    sessions = session_factory(db)
+    if load_demo and settings.demo_csv and settings.demo_csv.exists():
+        load_demo_if_empty(sessions, settings)
+    renderer = PromptRenderer(settings.prompt_cache_dir, voice=settings.tts_voice,
+                              rate_wpm=settings.tts_rate_wpm)
+    store = PromptStore(renderer, settings.recordings_dir, settings.prompt_cache_dir, flow.prompts)
+    missing = store.missing_recordings("wuu")
+    if missing:
+        shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
+        log.warning("Shanghainese recordings missing for %d prompts, callers hear Mandarin instead: %s "
+                    "(full list: python -m ivr prompts missing)", len(missing), shown)
+    engine = Engine(flow, policy)
+    calls = CallService(sessions, engine, settings.id_hash_secret, lambda: clock().astimezone(SHANGHAI))
+    return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock)
+
+
+def load_demo_if_empty(sessions: sessionmaker[Session], settings: Settings) -> None:
+    with sessions() as db, db.begin():
+        if db.execute(select(func.count()).select_from(Matter)).scalar_one():
+            return
+        report = import_matters(db, settings.demo_csv, settings.id_hash_secret)  # type: ignore[arg-type]
+        log.info("empty database: loaded demo matters (%s)", report.summary())

@@ -1,0 +1,186 @@
+"""A phone in the terminal: type keys, read what the caller would hear.
+
+Works with a keyboard or with input from a pipe (no tty needed)::
+
+    printf '1\\n\\nh\\n' | python -m ivr call
+
+Commands (one per line):
+
+    1 2 3 ... * #   press those keys (several at once is fine: 1234#)
+    (empty line)    stay silent: the pending Gather times out (time passes)
+    w 30            wait 30 seconds (in a queue, on hold, or silent)
+    op              an operator answers (the caller in a queue is bridged)
+    end [secs]      the operator hangs up (after secs of conversation)
+    h / q           hang up
+    ?               help
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .twilio_sim import Heard, SimCall, SimulatorError, TwilioSimulator
+
+__all__ = ["run_terminal_call", "HELP_TEXT"]
+
+HELP_TEXT = (
+    "keys: digits * # (e.g. 1234#) | empty line: silence | w 30: wait 30 s | "
+    "op: operator answers | end: operator hangs up | h/q: hang up | ?: help"
+)
+
+_VERB_PREFIX = {
+    "say": "\N{SPEAKER WITH THREE SOUND WAVES} ",
+    "play": "\N{SPEAKER WITH THREE SOUND WAVES} ",
+    "dial": "\N{BLACK TELEPHONE} dialing ",
+    "bridge": "\N{BUST IN SILHOUETTE} ",
+    "application-error": "\N{WARNING SIGN} ",
+}
+
+
+def _format_heard(item: Heard, plain: bool) -> str:
+    if plain:
+        prefix = {"dial": "> dialing ", "bridge": "> ", "application-error": "! "}.get(item.verb, "> ")
+    else:
+        prefix = _VERB_PREFIX.get(item.verb, "\N{SPEAKER WITH THREE SOUND WAVES} ")
+    text = item.display
+    if item.loop_forever:
+        text += " (repeats until hangup)"
+    return prefix + text
+
+
+def _status_line(call: SimCall) -> str | None:
+    if call.ended:
+        return None
+    gather = call.pending_gather
+    if gather is not None:
+        return f"   [keys? {gather.hint()}]"
+    if call.state == "queued":
+        queue = call.queue
+        where = f"position {call.queue_position} of {queue.size}" if queue else ""
+        return f"   [on hold in queue {queue.name if queue else '?'} {where}; 'w 30' to wait, 'op' for an operator]"
+    if call.state == "bridged":
+        return "   [talking to the operator; 'end' when the operator hangs up, 'h' to hang up]"
+    return None
+
+
+def run_terminal_call(
+    sim: TwilioSimulator,
+    from_: str,
+    to: str,
+    input_fn: Callable[[str], str] = input,
+    print_fn: Callable[..., None] = print,
+    *,
+    voice_path: str = "/twilio/voice",
+    status_callback_path: str | None = "/twilio/status",
+    fallback_path: str | None = None,
+    plain: bool = False,
+    default_wait: float = 10.0,
+) -> SimCall:
+    """Place a call and drive it from ``input_fn`` lines; print what is heard.
+
+    ``plain=True`` uses ASCII prefixes instead of emoji. End of input (EOF)
+    hangs up. Returns the finished :class:`SimCall`.
+    """
+    shown = 0
+
+    def flush() -> None:
+        nonlocal shown
+        for item in call.heard[shown:]:
+            print_fn(_format_heard(item, plain))
+        shown = len(call.heard)
+
+    try:
+        call = sim.place_call(from_, to, voice_path=voice_path,
+                              status_callback_path=status_callback_path,
+                              fallback_path=fallback_path)
+    except SimulatorError as exc:
+        if exc.call is None:
+            raise
+        call = exc.call
+        flush()
+        print_fn(f"! simulator error: {exc}")
+        print_fn(_summary(call))
+        return call
+
+    print_fn(f"Calling {to} from {from_} (call {call.call_sid}). Type ? for help.")
+    while True:
+        flush()
+        if call.ended:
+            break
+        status = _status_line(call)
+        if status:
+            print_fn(status)
+        try:
+            line = input_fn("\N{TELEPHONE RECEIVER} " if not plain else "phone> ")
+        except EOFError:
+            print_fn("(end of input: hanging up)")
+            call.hangup()
+            break
+        except KeyboardInterrupt:
+            print_fn("(interrupted: hanging up)")
+            call.hangup()
+            break
+        command = line.strip()
+        try:
+            _dispatch(call, command, print_fn, default_wait)
+        except SimulatorError as exc:
+            flush()
+            print_fn(f"! simulator error: {exc}")
+            if call.ended:
+                break
+    flush()
+    print_fn(_summary(call))
+    return call
+
+
+def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], default_wait: float) -> None:
+    lowered = command.lower()
+    if lowered in ("?", "help"):
+        print_fn(HELP_TEXT)
+    elif lowered in ("h", "q", "hangup", "quit"):
+        call.hangup()
+    elif lowered == "":
+        if call.pending_gather is not None:
+            call.silence()
+        elif call.state in ("bridged", "queued"):
+            call.wait(default_wait)
+        else:
+            print_fn("(nothing is waiting for input)")
+    elif lowered == "op":
+        if call.state == "queued":
+            call.bridge()
+        else:
+            print_fn("(no queue: there is no operator to answer)")
+    elif lowered.split()[0] == "end":
+        seconds = _number(lowered.split()[1]) if len(lowered.split()) > 1 else 0.0
+        if call.state == "bridged":
+            call.end_bridge(talk_seconds=seconds or 0.0)
+        else:
+            print_fn("(not talking to an operator)")
+    elif lowered.split()[0] in ("w", "wait"):
+        parts = lowered.split()
+        seconds = _number(parts[1]) if len(parts) > 1 else default_wait
+        if seconds is None or seconds <= 0:
+            print_fn("usage: w <seconds>")
+        else:
+            call.wait(seconds)
+    elif all(ch in "0123456789*#" for ch in command.replace(" ", "")):
+        before = len(call.ignored_keys)
+        call.press(command.replace(" ", ""))
+        if len(call.ignored_keys) > before:
+            print_fn(f"(no menu was listening: {''.join(call.ignored_keys[before:])} ignored)")
+    else:
+        print_fn(f"unknown command {command!r}. {HELP_TEXT}")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _summary(call: SimCall) -> str:
+    errors = f", {len(call.errors)} error(s)" if call.errors else ""
+    return (f"Call ended ({call.ended_by or call.state}) after {call.duration:.0f} s "
+            f"of virtual time; {len(call.requests)} request(s){errors}.")

@@ -1,0 +1,1343 @@
+"""A faithful, virtual-time simulation of Twilio's side of a voice call.
+
+The simulator plays the part of Twilio: it POSTs signed, form-encoded webhooks
+to the application (through a :mod:`~ivr.simulator.transport`), interprets the
+TwiML it gets back document by document, and waits for the caller (a test or
+the terminal phone) whenever Twilio itself would wait: at a ``<Gather>`` and in
+an ``<Enqueue>`` wait loop. Silence, pauses and queue waits cost no real time:
+they advance a :class:`VirtualClock`.
+
+Behaviour follows Twilio's documentation (TwiML <Gather>, <Enqueue>, <Leave>,
+<Play>, <Pause>, <Redirect>, <Dial>, <Reject>; "TwiML for Programmable Voice"
+request parameters, status callbacks, fallback URLs). Points the documentation
+leaves open are marked "unverified" where they are modelled.
+
+Typical use::
+
+    sim = TwilioSimulator(WsgiTransport(app), "https://ivr.example.org", auth_token)
+    call = sim.place_call("+8613800000000", "+862100000000")
+    call.last_texts()          # what the caller just heard
+    call.press("1")            # DTMF to the pending <Gather>
+    call.silence()             # let the Gather time out
+    call.hangup()
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+from twilio.request_validator import RequestValidator
+
+from .transport import HttpResponse, Transport
+
+__all__ = [
+    "APPLICATION_ERROR_TEXT",
+    "DEFAULT_ACCOUNT_SID",
+    "DEFAULT_HOLD_MUSIC_URL",
+    "EMPTY_GATHER_PARAMS",
+    "Heard",
+    "PendingGather",
+    "SimCall",
+    "SimError",
+    "SimQueue",
+    "SimRequest",
+    "SimulatorError",
+    "TwilioSimulator",
+    "VirtualClock",
+    "estimate_speech_seconds",
+    "text_twin_url",
+]
+
+API_VERSION = "2010-04-01"
+DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+APPLICATION_ERROR_TEXT = "We are sorry, an application error has occurred. Goodbye."
+# Enqueue without waitUrl: Twilio GETs its default classical playlist.
+DEFAULT_HOLD_MUSIC_URL = "https://s3.amazonaws.com/com.twilio.sounds.music/index.xml"
+# What the simulator posts when a Gather ends without input and actionOnEmptyResult="true".
+# Twilio's documentation does not list the parameters of that request (unverified):
+# an empty Digits and an empty FinishedOnKey are sent.
+EMPTY_GATHER_PARAMS = {"Digits": "", "FinishedOnKey": ""}
+
+DTMF_KEYS = "0123456789*#"
+SUPPORTED_VERBS = {
+    "Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Reject", "Enqueue", "Leave", "Dial",
+}
+UNSUPPORTED_VERBS = {"Record", "Connect", "Start", "Stop", "Pay", "Refer", "Echo", "Sms", "Message"}
+WAIT_URL_VERBS = {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
+QUEUE_URL_VERBS = {"Play", "Say", "Pause", "Redirect"}   # <Dial><Queue url=..> document
+GATHER_NESTABLE = {"Say", "Play", "Pause"}
+DIAL_NOUNS = {"Number", "Client", "Sip", "Queue", "Conference", "Application"}
+WEBHOOK_KINDS_EXCLUDED_FROM_REPLAY = {"media"}
+
+# Twilio error codes used in SimError.error_code / fallback ErrorCode.
+ERR_HTTP_RETRIEVAL = 11200      # non-2xx, bad response
+ERR_HTTP_CONNECTION = 11205     # could not connect / timeout
+ERR_TOO_MANY_REDIRECTS = 11215
+ERR_DOCUMENT_PARSE = 12100      # not well-formed XML
+ERR_ROOT_NOT_RESPONSE = 12102
+ERR_SCHEMA = 12200              # unknown verb / bad nesting / bad attribute (code unverified)
+
+
+class SimulatorError(Exception):
+    """Bad TwiML (in strict mode), an unsupported feature, or a runaway flow.
+
+    ``call`` is the :class:`SimCall` concerned, when there is one (useful when
+    :meth:`TwilioSimulator.place_call` itself raises).
+    """
+
+    def __init__(self, message: str, call: "SimCall | None" = None):
+        super().__init__(message)
+        self.call = call
+
+
+def _hex32(rng: random.Random) -> str:
+    return "%032x" % rng.getrandbits(128)
+
+
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x20000 <= code <= 0x2FA1F
+    )
+
+
+def estimate_speech_seconds(text: str | None) -> float:
+    """Rough spoken duration: 0.25 s per CJK character, 0.07 s per other character."""
+    if not text:
+        return 0.5
+    stripped = "".join(text.split())
+    cjk = sum(1 for ch in stripped if _is_cjk(ch))
+    other = len(stripped) - cjk
+    return max(0.5, 0.25 * cjk + 0.07 * other)
+
+
+def text_twin_url(url: str) -> str | None:
+    """The URL of the text twin of a prompt: ``.wav``/``.mp3`` replaced by ``.txt``."""
+    parts = urlsplit(url)
+    path = parts.path
+    for ext in (".wav", ".mp3"):
+        if path.lower().endswith(ext):
+            return urlunsplit(parts._replace(path=path[: -len(ext)] + ".txt"))
+    return None
+
+
+def _sorted_query_url(url: str) -> str:
+    """``url`` with its query parameters sorted by name, raw bytes kept.
+
+    Twilio does this to action/redirect URLs before requesting them while it
+    signs the URL as written (twilio/twilio-php#790, twilio/twilio-node#1079).
+    """
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pieces = parts.query.split("&")
+    pieces.sort(key=lambda piece: piece.split("=", 1)[0])
+    return urlunsplit(parts._replace(query="&".join(pieces)))
+
+
+def _append_query(url: str, params: dict[str, str]) -> str:
+    if not params:
+        return url
+    sep = "&" if urlsplit(url).query else ("" if url.endswith("?") else "?")
+    return url + sep + urlencode(params)
+
+
+class VirtualClock:
+    """A clock that only moves when told to. Times are aware UTC datetimes."""
+
+    def __init__(self, start: datetime | None = None):
+        if start is None:
+            start = datetime.now(timezone.utc).replace(microsecond=0)
+        elif start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        self._start = start.astimezone(timezone.utc)
+        self._elapsed = 0.0
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a virtual clock cannot go backwards")
+        self._elapsed += float(seconds)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the clock started."""
+        return self._elapsed
+
+    def __repr__(self) -> str:
+        return f"VirtualClock({self.now().isoformat()})"
+
+
+@dataclass
+class Heard:
+    """One thing the caller heard (or one event on the line)."""
+
+    verb: str                       # "say", "play", "dial", "bridge", "application-error"
+    text: Optional[str]
+    url: Optional[str] = None
+    language: Optional[str] = None
+    voice: Optional[str] = None
+    loop: int = 1                   # the loop attribute as given (0 = "forever")
+    loop_forever: bool = False      # loop="0": Twilio repeats until hangup; heard once here
+    in_gather: bool = False         # nested in a <Gather> (caller may barge in)
+    at: float = 0.0                 # virtual seconds since the call started
+    context: str = "main"           # "main", "wait" (queue hold document), "bridge"
+
+    @property
+    def display(self) -> str:
+        if self.text is not None:
+            return self.text
+        if self.verb == "play":
+            return f"[audio {self.url}]"
+        return f"[{self.verb}]"
+
+
+@dataclass
+class SimRequest:
+    """One HTTP request the simulator made, with its response."""
+
+    kind: str                       # voice, gather_action, redirect, wait, enqueue_action, ...
+    method: str
+    url: str                        # URL as requested (after Twilio's query re-sorting)
+    params: dict[str, str]
+    headers: dict[str, str]
+    status: int = 0
+    body: bytes = b""
+    signed_url: str = ""            # URL the signature was computed over
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class SimError:
+    """A failure Twilio would log in its debugger."""
+
+    kind: str                       # "http", "connection", "parse", "schema", "plain_text", ...
+    url: str
+    error_code: int
+    detail: str
+    status: int | None = None
+    body: str = ""
+
+
+@dataclass
+class PendingGather:
+    """The <Gather> currently waiting for the caller."""
+
+    action: str                     # absolute URL the result goes to
+    method: str
+    timeout: int
+    num_digits: int | None
+    finish_on_key: str              # "" = disabled
+    action_on_empty_result: bool
+    input: str
+    attributes: dict[str, str]      # raw attributes as written
+    digits: str = ""                # keys collected so far
+    context: str = "main"
+
+    def hint(self) -> str:
+        parts = []
+        if self.num_digits:
+            parts.append(f"{self.num_digits} key{'s' if self.num_digits > 1 else ''}")
+        else:
+            parts.append("keys")
+        if self.finish_on_key:
+            parts.append(f"end with {self.finish_on_key}")
+        parts.append(f"timeout {self.timeout}s")
+        if self.digits:
+            parts.append(f"so far: {self.digits}")
+        return ", ".join(parts)
+
+
+@dataclass
+class _Frame:
+    url: str
+    verbs: list[ET.Element]
+    context: str = "main"           # "main", "wait", "bridge"
+    index: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.index >= len(self.verbs)
+
+
+@dataclass
+class _Membership:
+    queue: "SimQueue"
+    action_url: str | None
+    method: str
+    wait_url: str | None            # None: Twilio's default music; "": silence
+    wait_method: str
+    enqueued_at: float
+    resume: _Frame                  # the document containing <Enqueue>, positioned after it
+    queue_time_at_bridge: float = 0.0
+
+
+class SimQueue:
+    """An in-memory Twilio queue."""
+
+    def __init__(self, name: str, sid: str, max_size: int):
+        self.name = name
+        self.sid = sid
+        self.max_size = max_size
+        self.members: list[SimCall] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def position(self, call: "SimCall") -> int:
+        return self.members.index(call) + 1
+
+    def __repr__(self) -> str:
+        return f"SimQueue({self.name!r}, size={self.size}/{self.max_size})"
+
+
+class TwilioSimulator:
+    """Twilio's side of the voice protocol, against one application.
+
+    :param transport: carries requests to the application.
+    :param public_base_url: the public base URL Twilio is configured with
+        (``https://host[/prefix]``); paths are appended to it, and signatures are
+        computed over the resulting absolute URLs.
+    :param auth_token: the account Auth Token used to sign every request.
+    :param strict: bad TwiML (malformed XML, unknown verb, verb not allowed
+        where it stands, invalid Gather input) that no fallback URL recovers
+        raises :class:`SimulatorError` after being recorded and the call ended.
+        With ``strict=False`` the call ends like Twilio's (application error).
+    :param sort_query_params: reproduce Twilio re-sorting the query string of
+        URLs it requests while signing them as written.
+    :param max_documents: bound on TwiML documents fetched per call.
+    :param dial_duration: virtual seconds a ``<Dial>`` stays connected.
+    :param dial_ends_call: after a ``<Dial>`` without ``action`` the caller hangs
+        up (True) or the document continues, as when the called party hangs up.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        public_base_url: str,
+        auth_token: str,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        clock: VirtualClock | None = None,
+        queue_max_size: int = 100,
+        *,
+        strict: bool = True,
+        sort_query_params: bool = True,
+        max_documents: int = 500,
+        dial_duration: float = 60.0,
+        dial_ends_call: bool = True,
+        default_play_seconds: float = 3.0,
+        default_hold_seconds: float = 30.0,
+        seed: int | None = None,
+    ):
+        self.transport = transport
+        self.public_base_url = public_base_url.rstrip("/")
+        self.auth_token = auth_token
+        self.account_sid = account_sid
+        self.clock = clock or VirtualClock()
+        self.queue_max_size = queue_max_size
+        self.strict = strict
+        self.sort_query_params = sort_query_params
+        self.max_documents = max_documents
+        self.dial_duration = dial_duration
+        self.dial_ends_call = dial_ends_call
+        self.default_play_seconds = default_play_seconds
+        self.default_hold_seconds = default_hold_seconds
+        self.validator = RequestValidator(auth_token)
+        self.rng = random.Random(seed)
+        self.queues: dict[str, SimQueue] = {}
+        self.calls: list[SimCall] = []
+        self._twin_cache: dict[str, Optional[str]] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def url(self, path_or_url: str) -> str:
+        """Absolute URL for a path under the public base URL (absolute URLs pass through)."""
+        if urlsplit(path_or_url).scheme:
+            return path_or_url
+        if not path_or_url.startswith("/"):
+            path_or_url = "/" + path_or_url
+        return self.public_base_url + path_or_url
+
+    def sign(self, url: str, params: dict[str, str] | None = None) -> str:
+        """The X-Twilio-Signature Twilio would send for a request to ``url`` with ``params``."""
+        return self.validator.compute_signature(url, params or {})
+
+    def new_sid(self, prefix: str) -> str:
+        return prefix + _hex32(self.rng)
+
+    def queue(self, name: str) -> SimQueue:
+        """The queue called ``name`` (created on demand, like <Enqueue> does)."""
+        if name not in self.queues:
+            self.queues[name] = SimQueue(name, self.new_sid("QU"), self.queue_max_size)
+        return self.queues[name]
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def place_call(
+        self,
+        from_: str,
+        to: str,
+        voice_path: str = "/twilio/voice",
+        status_callback_path: str | None = "/twilio/status",
+        fallback_path: str | None = None,
+        *,
+        voice_method: str = "POST",
+        tamper_signature: bool = False,
+        signature_override: str | None = None,
+    ) -> "SimCall":
+        """An inbound call from ``from_`` to ``to``: runs until the caller must act."""
+        call = SimCall(
+            self,
+            from_=from_,
+            to=to,
+            voice_url=self.url(voice_path),
+            voice_method=voice_method,
+            status_callback_url=self.url(status_callback_path) if status_callback_path else None,
+            fallback_url=self.url(fallback_path) if fallback_path else None,
+            tamper_signature=tamper_signature,
+            signature_override=signature_override,
+        )
+        self.calls.append(call)
+        call._start()
+        return call
+
+    def bridge_next(self, queue_name: str, url: str | None = None) -> "SimCall | None":
+        """An operator takes the first caller of ``queue_name`` (like ``<Dial><Queue>``).
+
+        ``url`` is the ``<Queue url=..>`` document played to the caller first.
+        Returns the bridged call, or None if the queue is empty.
+        """
+        queue = self.queues.get(queue_name)
+        if queue is None or not queue.members:
+            return None
+        call = queue.members[0]
+        call.bridge(url=url)
+        return call
+
+    def active_calls(self) -> list["SimCall"]:
+        return [c for c in self.calls if not c.ended]
+
+
+class SimCall:
+    """One simulated inbound call. Created by :meth:`TwilioSimulator.place_call`."""
+
+    def __init__(
+        self,
+        sim: TwilioSimulator,
+        *,
+        from_: str,
+        to: str,
+        voice_url: str,
+        voice_method: str = "POST",
+        status_callback_url: str | None,
+        fallback_url: str | None,
+        tamper_signature: bool = False,
+        signature_override: str | None = None,
+    ):
+        self.sim = sim
+        self.call_sid = sim.new_sid("CA")
+        self.from_ = from_
+        self.to = to
+        self.voice_url = voice_url
+        self.voice_method = voice_method.upper()
+        self.status_callback_url = status_callback_url
+        self.fallback_url = fallback_url
+        self.tamper_signature = tamper_signature
+        self.signature_override = signature_override
+
+        self.heard: list[Heard] = []
+        self.requests: list[SimRequest] = []
+        self.errors: list[SimError] = []
+        self.warnings: list[str] = []
+        self.ignored_keys: list[str] = []
+        self.state = "ringing"      # ringing, in-progress, queued, bridged, completed
+        self.ended_by: str | None = None
+        self.final_status: str | None = None
+        self.started_at = sim.clock.elapsed
+        self.ended_at: float | None = None
+
+        self._answered = False
+        self._frame: _Frame | None = None
+        self._gather: PendingGather | None = None
+        self._gather_frame: _Frame | None = None
+        self._membership: _Membership | None = None
+        self._bridge: _Membership | None = None
+        self._documents = 0
+        self._verbs_executed = 0
+        self._input_mark = 0
+        self._in_fallback = False
+
+    # -- public API ----------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self.state == "completed"
+
+    @property
+    def pending_gather(self) -> PendingGather | None:
+        """The <Gather> waiting for input, or None."""
+        return self._gather
+
+    @property
+    def queue(self) -> SimQueue | None:
+        return self._membership.queue if self._membership else None
+
+    @property
+    def queue_position(self) -> int | None:
+        if self._membership is None:
+            return None
+        return self._membership.queue.position(self)
+
+    @property
+    def duration(self) -> float:
+        """Virtual seconds since the call started (until it ended)."""
+        end = self.ended_at if self.ended_at is not None else self.sim.clock.elapsed
+        return end - self.started_at
+
+    @property
+    def texts(self) -> list[str]:
+        return [h.display for h in self.heard]
+
+    def last_texts(self, n: int = 1) -> list[str]:
+        """Display texts of the last ``n`` things heard."""
+        return [h.display for h in self.heard[-n:]] if n > 0 else []
+
+    def heard_since_last_input(self) -> list[str]:
+        """Display texts heard since the last press/silence/wait/bridge call."""
+        return [h.display for h in self.heard[self._input_mark:]]
+
+    def press(self, keys: str) -> list[Heard]:
+        """The caller presses ``keys`` (digits, * and #).
+
+        Keys go to the pending <Gather>; keys left over after it completes go to
+        the next one (type-ahead). Keys pressed while no Gather listens are
+        dropped, as Twilio drops them, and noted in :attr:`ignored_keys`.
+        Returns what was heard as a result.
+        """
+        self._require_active()
+        bad = [k for k in keys if k not in DTMF_KEYS]
+        if bad:
+            raise ValueError(f"not DTMF keys: {''.join(bad)!r}")
+        mark = self._mark_input()
+        for key in keys:
+            if self.ended:
+                break
+            if self._gather is None:
+                self.ignored_keys.append(key)
+                continue
+            self._key(key)
+            self._run()
+        return self.heard[mark:]
+
+    def silence(self) -> list[Heard]:
+        """The caller says and presses nothing: the pending <Gather> times out."""
+        self._require_active()
+        if self._gather is None:
+            raise self._error(f"no <Gather> is waiting for input (call state {self.state})")
+        mark = self._mark_input()
+        self._gather_timeout()
+        self._run()
+        return self.heard[mark:]
+
+    def wait(self, seconds: float) -> list[Heard]:
+        """Let ``seconds`` of virtual time pass with the caller silent.
+
+        In a queue the wait loop runs (waitUrl documents, one after another);
+        a pending <Gather> times out as often as the time allows; while bridged
+        to an operator the conversation goes on.
+        """
+        self._require_active()
+        mark = self._mark_input()
+        clock = self.sim.clock
+        deadline = clock.elapsed + float(seconds)
+        guard = 0
+        while not self.ended and clock.elapsed < deadline:
+            guard += 1
+            if guard > 100000:
+                raise self._error("wait() made no progress")
+            if self._gather is not None:
+                self._gather_timeout()
+                self._run(deadline)
+                continue
+            if self.state == "bridged":
+                clock.advance(deadline - clock.elapsed)
+                break
+            if self.state == "queued":
+                before = clock.elapsed
+                self._run(deadline)
+                if clock.elapsed == before and self._gather is None and self.state == "queued":
+                    # nothing consumed time (e.g. an empty wait document loop)
+                    raise self._error("queue wait loop does not advance time")
+                continue
+            break
+        return self.heard[mark:]
+
+    def hangup(self) -> None:
+        """The caller hangs up."""
+        if self.ended:
+            return
+        self._mark_input()
+        self._gather = None
+        if self._membership is not None:
+            membership = self._leave_queue_membership()
+            self._notify_dequeue("hangup", membership)
+        elif self._bridge is not None:
+            membership, self._bridge = self._bridge, None
+            self._notify_dequeue("bridged", membership, queue_time=membership.queue_time_at_bridge)
+        self._end("caller_hangup")
+
+    def bridge(self, url: str | None = None) -> list[Heard]:
+        """An operator dequeues this caller (``<Dial><Queue>``).
+
+        ``url`` is the ``<Queue url=..>`` document played to the caller before
+        the parties are connected (Play, Say, Pause, Redirect only).
+        """
+        self._require_active()
+        if self._membership is None:
+            raise self._error(f"call is not in a queue (state {self.state})")
+        mark = self._mark_input()
+        membership = self._leave_queue_membership()
+        membership.queue_time_at_bridge = self.sim.clock.elapsed - membership.enqueued_at
+        self._bridge = membership
+        self._gather = None
+        self._frame = None
+        if url:
+            self.state = "bridging"
+            params = {
+                "QueueSid": membership.queue.sid,
+                "QueueTime": str(int(membership.queue_time_at_bridge)),
+                "DequeingCallSid": self.sim.new_sid("CA"),
+            }
+            if self._goto("queue_url", self.sim.url(url), "POST", params, context="bridge"):
+                self._run()
+            if self.ended:
+                return self.heard[mark:]
+        self.state = "bridged"
+        self._frame = None
+        self._hear(Heard("bridge", "connected to an operator", context="bridge"))
+        return self.heard[mark:]
+
+    def end_bridge(self, talk_seconds: float = 0.0) -> list[Heard]:
+        """The operator hangs up after ``talk_seconds``: the Enqueue action gets QueueResult=bridged."""
+        self._require_active()
+        if self.state != "bridged" or self._bridge is None:
+            raise self._error(f"call is not bridged (state {self.state})")
+        mark = self._mark_input()
+        if talk_seconds:
+            self.sim.clock.advance(talk_seconds)
+        membership, self._bridge = self._bridge, None
+        self.state = "in-progress"
+        self._dequeued("bridged", membership, queue_time=membership.queue_time_at_bridge)
+        self._run()
+        return self.heard[mark:]
+
+    def update_url(self, url: str, method: str = "POST") -> list[Heard]:
+        """Like REST ``calls(sid).update(url=..)``: the call leaves whatever it does for ``url``.
+
+        A queued call first has its Enqueue action requested with
+        QueueResult=redirected (its TwiML is not used; ordering unverified).
+        """
+        self._require_active()
+        mark = self._mark_input()
+        self._gather = None
+        if self._membership is not None:
+            membership = self._leave_queue_membership()
+            self._notify_dequeue("redirected", membership)
+        elif self._bridge is not None:
+            membership, self._bridge = self._bridge, None
+            self._notify_dequeue("redirected-from-bridged", membership,
+                                 queue_time=membership.queue_time_at_bridge)
+        self.state = "in-progress"
+        self._frame = None
+        if self._goto("redirect", self.sim.url(url), method, {}, context="main"):
+            self._run()
+        return self.heard[mark:]
+
+    def replay_last_request(self) -> str:
+        """Re-send the last webhook exactly (same URL, params, signature); returns the body.
+
+        Models Twilio retrying a request: for idempotency tests. The response is
+        recorded (kind "replay") but not interpreted.
+        """
+        for req in reversed(self.requests):
+            if req.kind not in WEBHOOK_KINDS_EXCLUDED_FROM_REPLAY and req.kind != "replay":
+                break
+        else:
+            raise self._error("no webhook request to replay")
+        if req.method == "POST":
+            response = self.sim.transport.post(req.url, dict(req.params), dict(req.headers))
+        else:
+            response = self.sim.transport.get(req.url, dict(req.headers))
+        self.requests.append(SimRequest(
+            kind="replay", method=req.method, url=req.url, params=dict(req.params),
+            headers=dict(req.headers), status=response.status, body=response.body,
+            signed_url=req.signed_url, response_headers=dict(response.headers),
+        ))
+        return response.text
+
+    def transcript(self) -> str:
+        """A readable log of the call (for assertion messages)."""
+        lines = []
+        for h in self.heard:
+            lines.append(f"[{h.at:7.1f}s] {h.verb:>8}: {h.display}")
+        for e in self.errors:
+            lines.append(f"ERROR {e.error_code} {e.kind} {e.url}: {e.detail}")
+        lines.append(f"state={self.state} ended_by={self.ended_by}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<SimCall {self.call_sid} {self.from_}->{self.to} state={self.state} ended_by={self.ended_by}>"
+
+    # -- request machinery ---------------------------------------------------------------
+
+    def _base_params(self, call_status: str | None = None) -> dict[str, str]:
+        status = call_status or ("in-progress" if self._answered else "ringing")
+        return {
+            "AccountSid": self.sim.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.call_sid,
+            "CallStatus": status,
+            "Called": self.to,
+            "Caller": self.from_,
+            "Direction": "inbound",
+            "From": self.from_,
+            "To": self.to,
+        }
+
+    def _signature(self, signed_url: str, params: dict[str, str]) -> str:
+        if self.signature_override is not None:
+            return self.signature_override
+        signature = self.sim.sign(signed_url, params)
+        if self.tamper_signature:
+            signature = ("A" if signature[0] != "A" else "B") + signature[1:]
+        return signature
+
+    def _send(self, kind: str, url: str, method: str, params: dict[str, str]) -> tuple[SimRequest, HttpResponse | None]:
+        """Send one signed request, following HTTP redirects like Twilio (max 10)."""
+        method = (method or "POST").upper()
+        if method not in ("GET", "POST"):
+            method = "POST"
+        current_url, current_method, current_params = url, method, dict(params)
+        for hop in range(11):
+            if current_method == "GET":
+                signed_url = _append_query(current_url, current_params)
+                wire_url = _append_query(
+                    _sorted_query_url(current_url) if self.sim.sort_query_params else current_url,
+                    current_params,
+                )
+                body_params: dict[str, str] = {}
+            else:
+                signed_url = current_url
+                wire_url = _sorted_query_url(current_url) if self.sim.sort_query_params else current_url
+                body_params = current_params
+            headers = {
+                "X-Twilio-Signature": self._signature(signed_url, body_params),
+                "User-Agent": "TwilioProxy/1.1",
+            }
+            record = SimRequest(kind=kind if hop == 0 else f"{kind}+redirect", method=current_method,
+                                url=wire_url, params=body_params, headers=headers,
+                                signed_url=signed_url)
+            self.requests.append(record)
+            try:
+                if current_method == "GET":
+                    response = self.sim.transport.get(wire_url, headers)
+                else:
+                    response = self.sim.transport.post(wire_url, body_params, headers)
+            except Exception as exc:  # noqa: BLE001 - only network-level failures are absorbed
+                if not _is_network_error(exc):
+                    raise
+                record.status = 0
+                record.body = repr(exc).encode()
+                return record, None
+            record.status = response.status
+            record.body = response.body
+            record.response_headers = dict(response.headers)
+            location = response.header("Location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                current_url = urljoin(current_url, location)
+                if response.status in (301, 302, 303):
+                    current_method, current_params = "GET", {}
+                continue
+            return record, response
+        record.status = -ERR_TOO_MANY_REDIRECTS
+        return record, None
+
+    def _count_document(self) -> None:
+        self._documents += 1
+        if self._documents > self.sim.max_documents:
+            raise self._error(
+                f"more than {self.sim.max_documents} TwiML documents in one call: runaway flow?"
+                f"\n{self.transcript()}"
+            )
+
+    def _goto(self, kind: str, url: str, method: str, extra: dict[str, str], context: str) -> bool:
+        """Request a TwiML document and make it the current frame. False if it failed."""
+        self._count_document()
+        frame = self._load(kind, url, method, extra, context)
+        if frame is None:
+            return False
+        self._frame = frame
+        return True
+
+    def _load(self, kind: str, url: str, method: str, extra: dict[str, str], context: str) -> _Frame | None:
+        params = self._base_params()
+        params.update(extra)
+        record, response = self._send(kind, url, method, params)
+        if response is None:
+            if record.status == -ERR_TOO_MANY_REDIRECTS:
+                return self._fail("redirects", url, ERR_TOO_MANY_REDIRECTS, "more than 10 HTTP redirects", context)
+            return self._fail("connection", url, ERR_HTTP_CONNECTION, record.body.decode(errors="replace"), context)
+        if not 200 <= response.status < 300:
+            return self._fail("http", url, ERR_HTTP_RETRIEVAL, f"HTTP {response.status}", context,
+                              status=response.status, body=response.text)
+        ctype = response.content_type
+        if ctype.startswith("audio/"):
+            # An audio response is played; on the main line Twilio then hangs up.
+            verbs = [_element("Play", url)]
+            if context == "main":
+                verbs.append(_element("Hangup"))
+            self._answered = True
+            return _Frame(url=url, verbs=verbs, context=context)
+        try:
+            root = ET.fromstring(response.body)
+        except ET.ParseError as exc:
+            if ctype == "text/plain" and context == "main":
+                return self._plain_text(url, response.text)
+            return self._fail("parse", url, ERR_DOCUMENT_PARSE, f"not well-formed XML: {exc}", context,
+                              status=response.status, body=response.text, twiml=True)
+        if root.tag != "Response":
+            return self._fail("schema", url, ERR_ROOT_NOT_RESPONSE,
+                              f"root element is <{root.tag}>, not <Response>", context,
+                              status=response.status, body=response.text, twiml=True)
+        problem = _validate(root)
+        if problem:
+            return self._fail("schema", url, ERR_SCHEMA, problem, context,
+                              status=response.status, body=response.text, twiml=True)
+        self._answered = True
+        return _Frame(url=url, verbs=list(root), context=context)
+
+    def _plain_text(self, url: str, text: str) -> None:
+        # Twilio reads a text/plain body that is not TwiML aloud, then hangs up.
+        self.errors.append(SimError("plain_text", url, ERR_DOCUMENT_PARSE,
+                                    "text/plain response read aloud", 200, text))
+        self._hear(Heard("say", text.strip()))
+        self._end("plain_text_response")
+        if self.sim.strict:
+            raise self._error(f"{url} answered text/plain that is not TwiML: {text[:200]!r}")
+        return None
+
+    def _fail(self, kind: str, url: str, code: int, detail: str, context: str, *,
+              status: int | None = None, body: str = "", twiml: bool = False) -> _Frame | None:
+        """Record a failure and do what Twilio does next. Returns a frame to run, or None."""
+        self.errors.append(SimError(kind, url, code, detail, status, body))
+        if context == "wait" and self._membership is not None:
+            # Errors in the wait loop dequeue the caller with QueueResult=error.
+            if twiml and self.sim.strict:
+                self._end("application_error")
+                raise self._error(f"bad TwiML from waitUrl {url}: {detail}\n{body[:500]}")
+            membership = self._leave_queue_membership()
+            self._dequeued("error", membership)
+            return None
+        if self.fallback_url and not self._in_fallback and self.state != "completed":
+            self._in_fallback = True
+            try:
+                self._count_document()
+                frame = self._load("fallback", self.fallback_url, "POST",
+                                   {"ErrorCode": str(code), "ErrorUrl": url}, "main")
+            finally:
+                self._in_fallback = False
+            if frame is not None:
+                return frame
+            return None
+        if self.state == "completed":
+            return None
+        self._hear(Heard("application-error", APPLICATION_ERROR_TEXT))
+        self._end("application_error")
+        if twiml and self.sim.strict:
+            raise self._error(f"bad TwiML from {url}: {detail}\n{body[:500]}")
+        return None
+
+    def _twiml_error(self, frame: _Frame, detail: str) -> None:
+        """A verb that cannot run where it stands (found while executing)."""
+        self._gather = None
+        self._frame = None
+        result = self._fail("schema", frame.url, ERR_SCHEMA, detail, frame.context, twiml=True)
+        if result is not None:
+            self._frame = result
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._goto("voice", self.voice_url, self.voice_method, {}, context="main")
+        if not self.ended:
+            self.state = "in-progress"
+            self._run()
+
+    def _error(self, message: str) -> SimulatorError:
+        return SimulatorError(message, call=self)
+
+    def _require_active(self) -> None:
+        if self.ended:
+            raise self._error(f"the call has ended ({self.ended_by})")
+
+    def _mark_input(self) -> int:
+        self._input_mark = len(self.heard)
+        return self._input_mark
+
+    def _hear(self, item: Heard) -> None:
+        item.at = self.sim.clock.elapsed - self.started_at
+        self.heard.append(item)
+
+    def _end(self, reason: str, final_status: str = "completed") -> None:
+        if self.ended:
+            return
+        if self._membership is not None:
+            self._leave_queue_membership()
+        self._gather = None
+        self._frame = None
+        self.state = "completed"
+        self.ended_by = reason
+        self.final_status = final_status
+        self.ended_at = self.sim.clock.elapsed
+        if self.status_callback_url:
+            params = self._base_params(call_status=final_status)
+            answered = final_status == "completed"
+            params.update({
+                "CallDuration": str(int(round(self.duration)) if answered else 0),
+                "Timestamp": email.utils.format_datetime(self.sim.clock.now()),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "0",
+            })
+            record, response = self._send("status_callback", self.status_callback_url, "POST", params)
+            if response is None or not 200 <= response.status < 300:
+                self.errors.append(SimError(
+                    "status_callback", self.status_callback_url, ERR_HTTP_RETRIEVAL,
+                    f"status callback answered HTTP {record.status}", record.status, record.text))
+
+    # -- interpreter ---------------------------------------------------------------------
+
+    def _run(self, deadline: float | None = None) -> None:
+        """Execute verbs until the caller must act, the deadline passes, or the call ends."""
+        clock = self.sim.clock
+        steps = 0
+        while True:
+            if self.ended or self._gather is not None or self.state == "bridged":
+                return
+            steps += 1
+            if steps > 100000:
+                raise self._error("interpreter loop bound exceeded")
+            frame = self._frame
+            if frame is None or frame.done:
+                if self.state == "bridging":
+                    return
+                if self._membership is not None:
+                    # End of a wait document: Twilio requests waitUrl again.
+                    self._frame = None
+                    if deadline is None or clock.elapsed >= deadline:
+                        return
+                    if self._membership.wait_url == "":
+                        clock.advance(deadline - clock.elapsed)
+                        return
+                    self._request_wait_document()
+                    continue
+                self._end("end_of_document")
+                return
+            if frame.context == "wait" and deadline is not None and clock.elapsed >= deadline:
+                return
+            verb = frame.verbs[frame.index]
+            frame.index += 1
+            self._verbs_executed += 1
+            self._execute(verb, frame)
+
+    def _execute(self, verb: ET.Element, frame: _Frame) -> None:
+        tag = verb.tag
+        if tag in UNSUPPORTED_VERBS:
+            raise self._error(f"<{tag}> is not yet supported by the simulator ({frame.url})")
+        if frame.context == "wait" and tag not in WAIT_URL_VERBS:
+            return self._twiml_error(frame, f"<{tag}> is not allowed in a waitUrl document")
+        if frame.context == "bridge" and tag not in QUEUE_URL_VERBS:
+            return self._twiml_error(frame, f"<{tag}> is not allowed in a <Queue url> document")
+        handler = getattr(self, f"_verb_{tag.lower()}", None)
+        if handler is None or tag not in SUPPORTED_VERBS:
+            return self._twiml_error(frame, f"unknown verb <{tag}>")
+        handler(verb, frame)
+
+    # Say / Play / Pause
+
+    def _loop_count(self, verb: ET.Element) -> tuple[int, int, bool]:
+        raw = verb.get("loop", "1")
+        try:
+            loop = int(raw)
+        except ValueError:
+            self.warnings.append(f"<{verb.tag} loop={raw!r}> is not a number; playing once")
+            loop = 1
+        if loop <= 0:
+            return loop, 1, True
+        return loop, loop, False
+
+    def _verb_say(self, verb: ET.Element, frame: _Frame, in_gather: bool = False) -> None:
+        text = " ".join("".join(verb.itertext()).split())
+        loop, times, forever = self._loop_count(verb)
+        for _ in range(times):
+            self._hear(Heard("say", text, None, verb.get("language"), verb.get("voice"),
+                             loop=loop, loop_forever=forever, in_gather=in_gather,
+                             context=frame.context))
+            self.sim.clock.advance(estimate_speech_seconds(text))
+
+    def _verb_play(self, verb: ET.Element, frame: _Frame, in_gather: bool = False) -> None:
+        raw = (verb.text or "").strip()
+        digits = verb.get("digits")
+        if not raw:
+            if digits:
+                self._hear(Heard("play", f"[DTMF {digits}]", None, in_gather=in_gather,
+                                 context=frame.context))
+                self.sim.clock.advance(0.5 * len(digits))
+                return
+            return self._twiml_error(frame, "<Play> without a URL")
+        if verb.get("x-sim-hold"):
+            self._hear(Heard("play", None, raw, in_gather=in_gather, context=frame.context))
+            self.sim.clock.advance(self.sim.default_hold_seconds)
+            return
+        url = urljoin(frame.url, raw)
+        text = self._text_twin(url)
+        loop, times, forever = self._loop_count(verb)
+        seconds = estimate_speech_seconds(text) if text is not None else self.sim.default_play_seconds
+        for _ in range(times):
+            self._hear(Heard("play", text, url, loop=loop, loop_forever=forever,
+                             in_gather=in_gather, context=frame.context))
+            self.sim.clock.advance(seconds)
+
+    def _text_twin(self, url: str) -> str | None:
+        cache = self.sim._twin_cache
+        if url in cache:
+            return cache[url]
+        twin = text_twin_url(url)
+        text = None
+        if twin is not None:
+            record = SimRequest(kind="media", method="GET", url=twin, params={}, headers={},
+                                signed_url=twin)
+            self.requests.append(record)
+            try:
+                response = self.sim.transport.get(twin, {})
+            except Exception as exc:  # noqa: BLE001
+                if not _is_network_error(exc):
+                    raise
+                response = None
+            if response is not None:
+                record.status = response.status
+                record.body = response.body
+                if 200 <= response.status < 300:
+                    text = response.text.strip()
+        cache[url] = text
+        return text
+
+    def _verb_pause(self, verb: ET.Element, frame: _Frame, in_gather: bool = False) -> None:
+        raw = verb.get("length", "1")
+        try:
+            length = int(raw)
+        except ValueError:
+            self.warnings.append(f"<Pause length={raw!r}> is not an integer; pausing 1 s")
+            length = 1
+        self.sim.clock.advance(max(length, 0))
+
+    # Gather
+
+    def _verb_gather(self, verb: ET.Element, frame: _Frame) -> None:
+        attrs = dict(verb.attrib)
+        input_value = attrs.get("input", "dtmf")
+        tokens = input_value.split()
+        if not tokens or any(t not in ("dtmf", "speech") for t in tokens):
+            return self._twiml_error(frame, f"<Gather input={input_value!r}>: allowed values are "
+                                            "'dtmf', 'speech', 'dtmf speech'")
+        if "dtmf" not in tokens:
+            raise self._error(f"<Gather input={input_value!r}>: speech input is not simulated")
+        timeout = self._int_attr(verb, "timeout", 5, minimum=1)
+        num_digits = self._int_attr(verb, "numDigits", None, minimum=1)
+        finish = attrs.get("finishOnKey", "#")
+        if len(finish) > 1 or (finish and finish not in DTMF_KEYS):
+            self.warnings.append(f"<Gather finishOnKey={finish!r}> is invalid (Twilio warning 13310); using '#'")
+            finish = "#"
+        empty_raw = attrs.get("actionOnEmptyResult", "false").strip().lower()
+        if empty_raw not in ("true", "false"):
+            return self._twiml_error(frame, f"<Gather actionOnEmptyResult={empty_raw!r}> must be true or false")
+        method = attrs.get("method", "POST").upper()
+        action = urljoin(frame.url, attrs["action"]) if attrs.get("action") else frame.url
+        for child in verb:
+            getattr(self, f"_verb_{child.tag.lower()}")(child, frame, in_gather=True)
+            if self.ended or self._frame is not frame:
+                return
+        self._gather = PendingGather(
+            action=action, method=method, timeout=timeout, num_digits=num_digits,
+            finish_on_key=finish, action_on_empty_result=empty_raw == "true",
+            input=input_value, attributes=attrs, context=frame.context,
+        )
+        self._gather_frame = frame
+
+    def _int_attr(self, verb: ET.Element, name: str, default: int | None, minimum: int) -> int | None:
+        raw = verb.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            self.warnings.append(f"<{verb.tag} {name}={raw!r}> is invalid; using {default!r}")
+            return default
+        return value
+
+    def _key(self, key: str) -> None:
+        gather = self._gather
+        assert gather is not None
+        if gather.finish_on_key and key == gather.finish_on_key:
+            if gather.digits:
+                self._gather_submit({"Digits": gather.digits, "FinishedOnKey": key})
+            else:
+                # Finish key before any digit: no input (Twilio's <Gather> scenario 1).
+                self._gather_empty(finished_on_key=key)
+            return
+        gather.digits += key
+        if gather.num_digits and len(gather.digits) >= gather.num_digits:
+            self._gather_submit({"Digits": gather.digits, "FinishedOnKey": ""})
+
+    def _gather_timeout(self) -> None:
+        gather = self._gather
+        assert gather is not None
+        self.sim.clock.advance(gather.timeout)
+        if gather.digits:
+            self._gather_submit({"Digits": gather.digits, "FinishedOnKey": ""})
+        else:
+            self._gather_empty(finished_on_key="")
+
+    def _gather_submit(self, params: dict[str, str]) -> None:
+        gather, frame = self._gather, self._gather_frame
+        assert gather is not None and frame is not None
+        self._gather = None
+        self._gather_frame = None
+        self._goto("gather_action", gather.action, gather.method, params, context=frame.context)
+
+    def _gather_empty(self, finished_on_key: str) -> None:
+        gather, frame = self._gather, self._gather_frame
+        assert gather is not None and frame is not None
+        if gather.action_on_empty_result:
+            params = dict(EMPTY_GATHER_PARAMS)
+            if finished_on_key:
+                params["FinishedOnKey"] = finished_on_key
+            self._gather_submit(params)
+            return
+        # No input: Twilio goes on with the verb after the <Gather>.
+        self._gather = None
+        self._gather_frame = None
+        self._frame = frame
+
+    # Redirect / Hangup / Reject
+
+    def _verb_redirect(self, verb: ET.Element, frame: _Frame) -> None:
+        target = (verb.text or "").strip()
+        if not target:
+            return self._twiml_error(frame, "<Redirect> without a URL")
+        self._goto("redirect", urljoin(frame.url, target), verb.get("method", "POST"), {},
+                   context=frame.context)
+
+    def _verb_hangup(self, verb: ET.Element, frame: _Frame) -> None:
+        if frame.context == "wait" and self._membership is not None:
+            # Leaves the queue and ends the call; QueueResult=hangup is assumed (unverified).
+            membership = self._leave_queue_membership()
+            self._notify_dequeue("hangup", membership)
+        self._end("hangup")
+
+    def _verb_reject(self, verb: ET.Element, frame: _Frame) -> None:
+        reason = verb.get("reason", "rejected")
+        first_verb = self._documents == 1 and self._verbs_executed == 1 and not self.heard
+        if first_verb:
+            # Not answered: the call ends busy or no-answer depending on reason.
+            self._end("rejected", final_status="busy" if reason == "busy" else "no-answer")
+        else:
+            self.warnings.append("<Reject> is only meaningful as the first verb; the call is hung up")
+            self._end("rejected")
+
+    # Dial
+
+    def _verb_dial(self, verb: ET.Element, frame: _Frame) -> None:
+        targets = []
+        if verb.text and verb.text.strip():
+            targets.append(verb.text.strip())
+        for child in verb:
+            value = (child.text or "").strip()
+            targets.append(value if child.tag == "Number" else f"{child.tag.lower()}:{value}")
+        if not targets:
+            return self._twiml_error(frame, "<Dial> without a number")
+        self._hear(Heard("dial", ", ".join(targets), context=frame.context))
+        self.sim.clock.advance(self.sim.dial_duration)
+        action = verb.get("action")
+        if action:
+            self._goto("dial_action", urljoin(frame.url, action), verb.get("method", "POST"), {
+                "DialCallStatus": "completed",
+                "DialCallSid": self.sim.new_sid("CA"),
+                "DialCallDuration": str(int(self.sim.dial_duration)),
+                "DialBridged": "true",
+            }, context="main")
+        elif self.sim.dial_ends_call:
+            self._end("dial_completed")
+
+    # Enqueue / Leave
+
+    def _verb_enqueue(self, verb: ET.Element, frame: _Frame) -> None:
+        if verb.get("workflowSid") or len(verb):
+            raise self._error("<Enqueue workflowSid>/<Task> (TaskRouter) is not supported")
+        name = (verb.text or "").strip()
+        if not name:
+            return self._twiml_error(frame, "<Enqueue> without a queue name")
+        if len(name) > 64:
+            return self._twiml_error(frame, "<Enqueue> queue name longer than 64 characters")
+        action = verb.get("action")
+        action_url = urljoin(frame.url, action) if action else None
+        method = verb.get("method", "POST")
+        wait_raw = verb.get("waitUrl")
+        if wait_raw is None:
+            wait_url, wait_method = None, verb.get("waitUrlMethod", "GET")
+        elif wait_raw.strip() == "":
+            wait_url, wait_method = "", "POST"
+        else:
+            wait_url, wait_method = urljoin(frame.url, wait_raw.strip()), verb.get("waitUrlMethod", "POST")
+        queue = self.sim.queue(name)
+        membership = _Membership(queue, action_url, method, wait_url, wait_method,
+                                 enqueued_at=self.sim.clock.elapsed, resume=frame)
+        if queue.size >= queue.max_size:
+            # Rejected right away; QueueSid/QueueTime only exist for calls actually enqueued.
+            self._dequeued("queue-full", membership, include_queue=False)
+            return
+        queue.members.append(self)
+        self._membership = membership
+        self.state = "queued"
+        self._frame = None
+        self._request_wait_document()
+
+    def _queue_params(self) -> dict[str, str]:
+        membership = self._membership
+        assert membership is not None
+        queue = membership.queue
+        now = self.sim.clock.elapsed
+        waits = [now - m._membership.enqueued_at for m in queue.members if m._membership]
+        return {
+            "QueuePosition": str(queue.position(self)),
+            "QueueSid": queue.sid,
+            "QueueTime": str(int(now - membership.enqueued_at)),
+            "AvgQueueTime": str(int(sum(waits) / len(waits)) if waits else 0),
+            "CurrentQueueSize": str(queue.size),
+            "MaxQueueSize": str(queue.max_size),
+        }
+
+    def _request_wait_document(self) -> None:
+        membership = self._membership
+        assert membership is not None
+        if membership.wait_url is None:
+            self._count_document()
+            self._frame = _Frame(
+                url=DEFAULT_HOLD_MUSIC_URL,
+                verbs=[_element("Play", DEFAULT_HOLD_MUSIC_URL, {"x-sim-hold": "1"})],
+                context="wait",
+            )
+        elif membership.wait_url == "":
+            self._frame = _Frame(url=membership.resume.url, verbs=[], context="wait")
+        else:
+            self._goto("wait", membership.wait_url, membership.wait_method, self._queue_params(),
+                       context="wait")
+
+    def _verb_leave(self, verb: ET.Element, frame: _Frame) -> None:
+        if self._membership is None:
+            return self._twiml_error(frame, "<Leave> outside a queue")
+        membership = self._leave_queue_membership()
+        self._dequeued("leave", membership)
+
+    def _leave_queue_membership(self) -> _Membership:
+        membership = self._membership
+        assert membership is not None
+        if self in membership.queue.members:
+            membership.queue.members.remove(self)
+        self._membership = None
+        self._gather = None
+        self._gather_frame = None
+        if self.state in ("queued", "bridging"):
+            self.state = "in-progress"
+        return membership
+
+    def _dequeue_params(self, result: str, membership: _Membership, queue_time: float | None,
+                        include_queue: bool) -> dict[str, str]:
+        params = {"QueueResult": result}
+        if include_queue:
+            if queue_time is None:
+                queue_time = self.sim.clock.elapsed - membership.enqueued_at
+            params["QueueSid"] = membership.queue.sid
+            params["QueueTime"] = str(int(queue_time))
+        return params
+
+    def _dequeued(self, result: str, membership: _Membership, *, queue_time: float | None = None,
+                  include_queue: bool = True) -> None:
+        """The call left the queue and stays on the line: Enqueue action, or the next verb."""
+        self.state = "in-progress"
+        self._frame = None
+        if membership.action_url:
+            self._goto("enqueue_action", membership.action_url, membership.method,
+                       self._dequeue_params(result, membership, queue_time, include_queue),
+                       context="main")
+        else:
+            self._frame = membership.resume
+
+    def _notify_dequeue(self, result: str, membership: _Membership, *,
+                        queue_time: float | None = None) -> None:
+        """Enqueue action request whose TwiML cannot run (the caller is gone or redirected)."""
+        if membership.action_url:
+            params = self._base_params()
+            params.update(self._dequeue_params(result, membership, queue_time, True))
+            self._send("enqueue_action", membership.action_url, membership.method, params)
+
+
+def _element(tag: str, text: str | None = None, attrib: dict[str, str] | None = None) -> ET.Element:
+    element = ET.Element(tag, attrib or {})
+    element.text = text
+    return element
+
+
+def _validate(root: ET.Element) -> str | None:
+    """Schema checks Twilio applies to the whole document before running it."""
+    for verb in root:
+        tag = verb.tag
+        if not isinstance(tag, str):
+            continue
+        if tag not in SUPPORTED_VERBS and tag not in UNSUPPORTED_VERBS:
+            return f"unknown verb <{tag}> (TwiML is case-sensitive)"
+        if tag == "Gather":
+            for child in verb:
+                if child.tag not in GATHER_NESTABLE:
+                    return f"<{child.tag}> cannot be nested in <Gather>"
+        elif tag == "Dial":
+            for child in verb:
+                if child.tag not in DIAL_NOUNS:
+                    return f"<{child.tag}> cannot be nested in <Dial>"
+        elif tag in ("Play", "Pause", "Redirect", "Hangup", "Reject", "Leave") and len(verb):
+            return f"<{tag}> cannot contain <{verb[0].tag}>"
+    return None
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    module = type(exc).__module__ or ""
+    return module.startswith(("requests", "urllib3"))

@@ -1,0 +1,67 @@
+"""Renders the engine's Turn as TwiML with twilio's own builder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ivr.engine.actions import Ask, Enqueue, Hangup, Hold, LeaveQueue, Speech, Turn
+from ivr.prompts.store import SAY_LANGUAGE, SAY_VOICE, PromptStore
+
+
+@dataclass(frozen=True)
+class TurnUrls:
+    """Absolute URLs Twilio will call next; `turn` numbers them so retries are recognised."""
+
+    base: str
+    turn: int
+
+    @property
+    def answer(self) -> str:
+        return f"{self.base}/twilio/turn?t={self.turn}"
+
+    @property
+    def queue_done(self) -> str:
+        return f"{self.base}/twilio/queue/done?t={self.turn}"
+
+    @property
+    def queue_wait(self) -> str:
+        return f"{self.base}/twilio/queue/wait"
+
+    @property
+    def queue_key(self) -> str:
+        return f"{self.base}/twilio/queue/key"
+
+
+def add_speech(target: VoiceResponse | Gather, speech: list[Speech], store: PromptStore, base: str) -> None:
+    for item in speech:
+        audible = store.audible(item)
+        if audible.kind == "say":
+            target.say(audible.text, language=SAY_LANGUAGE, voice=SAY_VOICE)
+        else:
+            target.play(base + audible.path)
+
+
+def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls) -> str:
+    response = VoiceResponse()
+    wait = turn.wait
+    if isinstance(wait, Ask):
+        # Prompts go inside <Gather> so a key press interrupts them (keys-only barge-in).
+        gather = response.gather(input="dtmf", num_digits=wait.max_digits, timeout=wait.timeout,
+                                 finish_on_key=wait.finish_on_key, action=urls.answer, method="POST",
+                                 action_on_empty_result=True)
+        add_speech(gather, turn.speech, store, urls.base)
+    elif isinstance(wait, Hold):
+        gather = response.gather(input="dtmf", num_digits=1, timeout=wait.timeout, action=urls.queue_key,
+                                 method="POST", finish_on_key="")
+        add_speech(gather, turn.speech, store, urls.base)
+    else:
+        add_speech(response, turn.speech, store, urls.base)
+        if isinstance(wait, Enqueue):
+            response.enqueue(wait.queue, wait_url=urls.queue_wait, wait_url_method="POST",
+                             action=urls.queue_done, method="POST")
+        elif isinstance(wait, LeaveQueue):
+            response.leave()
+        elif isinstance(wait, Hangup):
+            response.hangup()
+    return str(response.to_xml())

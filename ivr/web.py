@@ -1,0 +1,74 @@
+"""The Flask application: Twilio webhooks, prompt audio and its text twins, health."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, abort, jsonify, send_file
+from sqlalchemy import text
+
+from ivr.config import Settings
+from ivr.runtime import Clock, Runtime, build_runtime
+from ivr.telephony.twilio_webhooks import create_blueprint
+
+log = logging.getLogger(__name__)
+AUDIO_CACHE = "public, max-age=31536000, immutable"  # content-addressed: a new text is a new URL
+RECORDING_CACHE = "public, max-age=3600"  # a recording can be replaced under the same id
+
+
+def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime | None = None) -> Flask:
+    rt = runtime or build_runtime(settings, clock)
+    app = Flask(__name__)
+    app.extensions["hotline"] = rt
+    app.register_blueprint(create_blueprint())
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        try:
+            with rt.db.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:  # noqa: BLE001
+            database = f"error: {type(exc).__name__}"
+        body = {"status": "ok" if database == "ok" else "degraded", "database": database,
+                "tts": rt.store.renderer is not None, "steps": len(rt.flow.steps)}
+        return jsonify(body), 200 if database == "ok" else 503
+
+    @app.get("/prompts/tts/<key>.<ext>")
+    def tts_prompt(key: str, ext: str) -> Response:
+        renderer = rt.store.renderer
+        words = renderer.text_for(key) if renderer else None
+        if words is None or ext not in ("wav", "txt"):
+            abort(404)
+        if ext == "txt":
+            return _text(words)
+        response = send_file(renderer.render(words), mimetype="audio/wav", conditional=True)
+        response.headers["Cache-Control"] = AUDIO_CACHE
+        return response
+
+    @app.get("/prompts/rec/<lang>/<prompt_id>.<ext>")
+    def recorded_prompt(lang: str, prompt_id: str, ext: str) -> Response:
+        path = rt.store.recording_path(lang, prompt_id)
+        if path is None or ext not in ("wav", "txt"):
+            abort(404)
+        if ext == "txt":
+            texts = rt.flow.prompts.get(lang, {})
+            return _text(texts.get(prompt_id) or rt.flow.prompts["cmn"].get(prompt_id, ""))
+        response = send_file(path, mimetype="audio/wav", conditional=True)
+        response.headers["Cache-Control"] = RECORDING_CACHE
+        return response
+
+    @app.get("/prompts/silence-500ms.<ext>")
+    def silence(ext: str) -> Response:
+        if ext == "txt":
+            return _text("")
+        response = send_file(rt.store.silence_path, mimetype="audio/wav", conditional=True)
+        response.headers["Cache-Control"] = AUDIO_CACHE
+        return response
+
+    return app
+
+
+def _text(words: str) -> Response:
+    response = Response(words, mimetype="text/plain; charset=utf-8")
+    response.headers["Cache-Control"] = AUDIO_CACHE
+    return response
