@@ -47,7 +47,7 @@ _FlowYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-def _read_yaml(path: Path) -> object:
+def read_yaml(path: Path) -> object:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_FlowYamlLoader)  # noqa: S506
     except yaml.YAMLError as exc:
@@ -74,7 +74,7 @@ def load_prompts(flows_dir: Path) -> tuple[dict[str, dict[str, str]], dict[str, 
         path = flows_dir / "prompts" / f"{lang}.yaml"
         rel = f"prompts/{lang}.yaml"
         files[lang] = rel
-        data = _read_yaml(path) if path.exists() else {}
+        data = read_yaml(path) if path.exists() else {}
         if not isinstance(data, dict):
             problems.append(f"{rel}: expected a mapping of prompt id to words")
             continue
@@ -100,7 +100,7 @@ def load_flow(flows_dir: Path) -> Flow:
     problems: list[str] = []
     paths = sorted(flows_dir.glob("*.yaml"))
     for path in paths:
-        data = _read_yaml(path)
+        data = read_yaml(path)
         if not isinstance(data, dict) or "steps" not in data:
             continue  # other data files (e.g. calendar.yaml) live beside the flows
         try:

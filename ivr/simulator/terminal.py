@@ -17,6 +17,7 @@ Commands (one per line):
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 from .twilio_sim import Heard, SimCall, SimulatorError, TwilioSimulator
@@ -82,10 +83,15 @@ def run_terminal_call(
     hangs up. Returns the finished :class:`SimCall`.
     """
     shown = 0
+    # Reading from a pipe: input() would glue its prompt to the next output line,
+    # so echo the command after reading it instead.
+    echo = input_fn is input and not _stdin_is_tty()
 
     def flush() -> None:
         nonlocal shown
         for item in call.heard[shown:]:
+            if item.text is not None and not item.text.strip():
+                continue        # a silence prompt (empty text twin)
             print_fn(_format_heard(item, plain))
         shown = len(call.heard)
 
@@ -110,8 +116,13 @@ def run_terminal_call(
         status = _status_line(call)
         if status:
             print_fn(status)
+        prompt = "\N{TELEPHONE RECEIVER} " if not plain else "phone> "
         try:
-            line = input_fn("\N{TELEPHONE RECEIVER} " if not plain else "phone> ")
+            if echo:
+                line = input_fn("")
+                print_fn(prompt + line.rstrip("\n"))
+            else:
+                line = input_fn(prompt)
         except EOFError:
             print_fn("(end of input: hanging up)")
             call.hangup()
@@ -171,6 +182,13 @@ def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], defaul
             print_fn(f"(no menu was listening: {''.join(call.ignored_keys[before:])} ignored)")
     else:
         print_fn(f"unknown command {command!r}. {HELP_TEXT}")
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _number(text: str) -> float | None:

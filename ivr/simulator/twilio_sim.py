@@ -29,7 +29,7 @@ import random
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Optional
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
@@ -216,6 +216,7 @@ class SimRequest:
     body: bytes = b""
     signed_url: str = ""            # URL the signature was computed over
     response_headers: dict[str, str] = field(default_factory=dict)
+    target_url: str = ""            # URL as written in the TwiML (resolved), before re-sorting
 
     @property
     def text(self) -> str:
@@ -536,9 +537,9 @@ class SimCall:
             raise ValueError(f"not DTMF keys: {''.join(bad)!r}")
         mark = self._mark_input()
         for key in keys:
-            if self.ended:
-                break
-            if self._gather is None:
+            if not self.ended and self._gather is None and self.state == "queued":
+                self._advance_wait_loop()
+            if self.ended or self._gather is None:
                 self.ignored_keys.append(key)
                 continue
             self._key(key)
@@ -548,9 +549,12 @@ class SimCall:
     def silence(self) -> list[Heard]:
         """The caller says and presses nothing: the pending <Gather> times out."""
         self._require_active()
-        if self._gather is None:
-            raise self._error(f"no <Gather> is waiting for input (call state {self.state})")
         mark = self._mark_input()
+        if self._gather is None and self.state == "queued":
+            self._advance_wait_loop()
+        if self._gather is None:
+            raise self._error(f"no <Gather> is waiting for input (call state {self.state}); "
+                              "use wait(seconds) to let time pass")
         self._gather_timeout()
         self._run()
         return self.heard[mark:]
@@ -588,6 +592,26 @@ class SimCall:
             break
         return self.heard[mark:]
 
+    def _advance_wait_loop(self) -> None:
+        """In a queue between wait documents: let the loop go on to its next <Gather>.
+
+        Twilio's wait loop never idles; the simulator parks a queued call at the
+        end of a wait document. Input arriving there meets the next document:
+        it runs (the rest of the current document, then at most one more) until
+        a <Gather> listens.
+        """
+        for _ in range(2):      # the rest of the current document, then one whole new one
+            if self._membership is None or self._gather is not None or self.ended:
+                return
+            if self._frame is None or self._frame.done:
+                if self._membership.wait_url == "":
+                    return
+                self._frame = None
+                self._request_wait_document()
+                self._run()
+                return
+            self._run()
+
     def hangup(self) -> None:
         """The caller hangs up."""
         if self.ended:
@@ -596,10 +620,11 @@ class SimCall:
         self._gather = None
         if self._membership is not None:
             membership = self._leave_queue_membership()
-            self._notify_dequeue("hangup", membership)
+            self._notify_dequeue("hangup", membership, call_status="completed")
         elif self._bridge is not None:
             membership, self._bridge = self._bridge, None
-            self._notify_dequeue("bridged", membership, queue_time=membership.queue_time_at_bridge)
+            self._notify_dequeue("bridged", membership, queue_time=membership.queue_time_at_bridge,
+                                 call_status="completed")
         self._end("caller_hangup")
 
     def bridge(self, url: str | None = None) -> list[Heard]:
@@ -752,7 +777,7 @@ class SimCall:
             }
             record = SimRequest(kind=kind if hop == 0 else f"{kind}+redirect", method=current_method,
                                 url=wire_url, params=body_params, headers=headers,
-                                signed_url=signed_url)
+                                signed_url=signed_url, target_url=current_url)
             self.requests.append(record)
             try:
                 if current_method == "GET":
@@ -799,12 +824,14 @@ class SimCall:
         params = self._base_params()
         params.update(extra)
         record, response = self._send(kind, url, method, params)
+        requested = url
+        url = record.target_url or url      # after HTTP redirects: the final document URL
         if response is None:
             if record.status == -ERR_TOO_MANY_REDIRECTS:
-                return self._fail("redirects", url, ERR_TOO_MANY_REDIRECTS, "more than 10 HTTP redirects", context)
-            return self._fail("connection", url, ERR_HTTP_CONNECTION, record.body.decode(errors="replace"), context)
+                return self._fail("redirects", requested, ERR_TOO_MANY_REDIRECTS, "more than 10 HTTP redirects", context)
+            return self._fail("connection", requested, ERR_HTTP_CONNECTION, record.body.decode(errors="replace"), context)
         if not 200 <= response.status < 300:
-            return self._fail("http", url, ERR_HTTP_RETRIEVAL, f"HTTP {response.status}", context,
+            return self._fail("http", requested, ERR_HTTP_RETRIEVAL, f"HTTP {response.status}", context,
                               status=response.status, body=response.text)
         ctype = response.content_type
         if ctype.startswith("audio/"):
@@ -818,16 +845,16 @@ class SimCall:
             root = ET.fromstring(response.body)
         except ET.ParseError as exc:
             if ctype == "text/plain" and context == "main":
-                return self._plain_text(url, response.text)
-            return self._fail("parse", url, ERR_DOCUMENT_PARSE, f"not well-formed XML: {exc}", context,
+                return self._plain_text(requested, response.text)
+            return self._fail("parse", requested, ERR_DOCUMENT_PARSE, f"not well-formed XML: {exc}", context,
                               status=response.status, body=response.text, twiml=True)
         if root.tag != "Response":
-            return self._fail("schema", url, ERR_ROOT_NOT_RESPONSE,
+            return self._fail("schema", requested, ERR_ROOT_NOT_RESPONSE,
                               f"root element is <{root.tag}>, not <Response>", context,
                               status=response.status, body=response.text, twiml=True)
         problem = _validate(root)
         if problem:
-            return self._fail("schema", url, ERR_SCHEMA, problem, context,
+            return self._fail("schema", requested, ERR_SCHEMA, problem, context,
                               status=response.status, body=response.text, twiml=True)
         self._answered = True
         return _Frame(url=url, verbs=list(root), context=context)
@@ -1159,7 +1186,7 @@ class SimCall:
         if frame.context == "wait" and self._membership is not None:
             # Leaves the queue and ends the call; QueueResult=hangup is assumed (unverified).
             membership = self._leave_queue_membership()
-            self._notify_dequeue("hangup", membership)
+            self._notify_dequeue("hangup", membership, call_status="completed")
         self._end("hangup")
 
     def _verb_reject(self, verb: ET.Element, frame: _Frame) -> None:
@@ -1301,10 +1328,10 @@ class SimCall:
             self._frame = membership.resume
 
     def _notify_dequeue(self, result: str, membership: _Membership, *,
-                        queue_time: float | None = None) -> None:
+                        queue_time: float | None = None, call_status: str | None = None) -> None:
         """Enqueue action request whose TwiML cannot run (the caller is gone or redirected)."""
         if membership.action_url:
-            params = self._base_params()
+            params = self._base_params(call_status)
             params.update(self._dequeue_params(result, membership, queue_time, True))
             self._send("enqueue_action", membership.action_url, membership.method, params)
 

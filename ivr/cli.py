@@ -1,0 +1,178 @@
+"""`python -m ivr …`: serve, call (the terminal phone), import, flows, prompts, db."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ivr.config import ConfigError, Settings, load_settings
+from ivr.privacy import configure_logging
+
+log = logging.getLogger("ivr")
+DEMO_CALLER = "+8613800000002"
+
+
+def _settings(args: argparse.Namespace, demo: bool = False) -> Settings:
+    return load_settings(demo=demo or getattr(args, "demo", False))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.serve import serve
+    settings = _settings(args)
+    if settings.demo:
+        settings = settings.with_overrides(public_base_url=f"http://{args.host}:{args.port}")
+    return serve(settings, args.host, args.port, args.workers)
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.simulator.terminal import run_terminal_call
+    from ivr.simulator.transport import HttpTransport, WsgiTransport
+    from ivr.simulator.twilio_sim import TwilioSimulator
+    settings = _settings(args, demo=True)
+    if args.local:
+        from ivr.web import create_app
+        transport = WsgiTransport(create_app(settings))
+        base = settings.public_base_url
+    else:
+        base = (args.url or settings.public_base_url).rstrip("/")
+        transport = HttpTransport()
+    sim = TwilioSimulator(transport, base, settings.twilio_auth_token,
+                          account_sid=settings.twilio_account_sid)
+    run_terminal_call(sim, args.caller, settings.twilio_number)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.importer import import_matters
+    settings = _settings(args, demo=True)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with session_factory(engine)() as db, db.begin():
+        report = import_matters(db, Path(args.file), settings.id_hash_secret)
+    for error in report.errors:
+        print(error, file=sys.stderr)
+    print(report.summary())
+    return 0 if report.added + report.updated or not report.errors else 1
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    from ivr.flow.diagram import mermaid
+    from ivr.flow.loader import FlowError, load_flow
+    settings = _settings(args, demo=True)
+    try:
+        flow = load_flow(settings.flows_dir)
+    except FlowError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    if args.action == "check":
+        print(f"ok: {len(flow.steps)} steps in {len(set(flow.step_files.values()))} files, "
+              f"{len(flow.prompts['cmn'])} prompts")
+    else:
+        print(mermaid(flow))
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from ivr.flow.loader import load_flow
+    from ivr.prompts.render import PromptRenderer
+    from ivr.prompts.store import PromptStore
+    settings = _settings(args, demo=True)
+    flow = load_flow(settings.flows_dir)
+    renderer = PromptRenderer(settings.prompt_cache_dir, voice=settings.tts_voice,
+                              rate_wpm=settings.tts_rate_wpm)
+    store = PromptStore(renderer, settings.recordings_dir, settings.prompt_cache_dir, flow.prompts)
+    if args.action == "missing":
+        for prompt_id in store.missing_recordings(args.language):
+            print(prompt_id)
+        return 0
+    if store.renderer is None:
+        print("no TTS engine available (install espeak-ng); prompts will use <Say>", file=sys.stderr)
+        return 1
+    texts = store.texts_to_build()
+    paths = renderer.render_many(texts, workers=args.workers)
+    print(f"{len(paths)} prompts rendered into {settings.prompt_cache_dir}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from ivr.db.schema import make_engine, upgrade
+    settings = _settings(args, demo=True)
+    upgrade(make_engine(settings.database_url), args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def cmd_handoffs(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from ivr.db.models import Handoff
+    from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.privacy import mask_phone
+    settings = _settings(args, demo=True)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with session_factory(engine)() as db:
+        rows = db.execute(select(Handoff).order_by(Handoff.id.desc()).limit(args.limit)).scalars()
+        for row in rows:
+            print(json.dumps({"id": row.id, "caller": mask_phone(row.caller), "reason": row.reason,
+                              "language": row.language, "verified": row.verified,
+                              "created_at": row.created_at.isoformat(), "story": row.story},
+                             ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ivr", description="Voice hotline for older callers")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the webhooks with a production WSGI server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--demo", action="store_true",
+                       help="local demo: generate an auth token for the terminal phone, load demo data")
+    serve.set_defaults(func=cmd_serve)
+
+    call = sub.add_parser("call", help="the terminal phone: place a call and answer with keys")
+    call.add_argument("--url", help="base URL of a running service (default: PUBLIC_BASE_URL)")
+    call.add_argument("--local", action="store_true", help="run the service in this process instead")
+    call.add_argument("--caller", default=DEMO_CALLER, help=f"calling number (default {DEMO_CALLER})")
+    call.set_defaults(func=cmd_call)
+
+    imp = sub.add_parser("import", help="load matters from a CSV file")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import)
+
+    flows = sub.add_parser("flows", help="check the flows or print them as a Mermaid diagram")
+    flows.add_argument("action", choices=["check", "diagram"])
+    flows.set_defaults(func=cmd_flows)
+
+    prompts = sub.add_parser("prompts", help="render prompts ahead, or list missing recordings")
+    prompts.add_argument("action", choices=["build", "missing"])
+    prompts.add_argument("--language", default="wuu")
+    prompts.add_argument("--workers", type=int, default=2)
+    prompts.set_defaults(func=cmd_prompts)
+
+    db = sub.add_parser("db", help="upgrade the database schema")
+    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("--revision", default="head")
+    db.set_defaults(func=cmd_db)
+
+    handoffs = sub.add_parser("handoffs", help="print the latest handoff records (what operators see)")
+    handoffs.add_argument("--limit", type=int, default=10)
+    handoffs.set_defaults(func=cmd_handoffs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("WARNING" if args.command in ("call", "flows") else "INFO")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2

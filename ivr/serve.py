@@ -1,0 +1,49 @@
+"""Runs the Flask app under gunicorn (a production WSGI server), one process tree."""
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from ivr.config import Settings
+from ivr.flow.loader import FlowError
+
+log = logging.getLogger(__name__)
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, app, options: dict) -> None:
+        self.application, self.options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.application
+
+
+def _post_fork(_server, worker) -> None:
+    # Connections must not be shared across processes: each worker opens its own.
+    worker.app.application.extensions["hotline"].db.dispose(close=False)
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    from ivr.web import create_app
+    try:
+        app = create_app(settings)  # checks flows, migrates, loads demo data: once, before forking
+    except FlowError as exc:
+        for problem in exc.problems:
+            log.error("flow error: %s", problem)
+        return 1
+    if settings.demo:
+        print("\n  Demo hotline listening on http://%s:%d (SQLite: %s)\n"
+              "  Place a call from another terminal:  .venv/bin/python -m ivr call\n"
+              "  (keys: 0-9 * #, empty line = silence, h = hang up, ? = help)\n"
+              % (host, port, settings.database_url), flush=True)
+    options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
+               "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
+               "loglevel": "warning"}
+    _Gunicorn(app, options).run()
+    return 0

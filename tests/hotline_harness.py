@@ -1,0 +1,107 @@
+"""A whole hotline on a temporary SQLite database, called through the Twilio simulator.
+
+The service and the simulator share one virtual clock, so silence, queue waits and office
+hours cost no real time.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ivr.config import SHANGHAI, load_settings
+from ivr.db.models import Booking, CallerPreference, CallSession, Handoff
+from ivr.engine.state import CallState
+from ivr.simulator.transport import WsgiTransport
+from ivr.simulator.twilio_sim import SimCall, TwilioSimulator, VirtualClock
+from ivr.timeutil import to_db
+from ivr.web import create_app
+
+BASE_URL = "https://hotline.example.test"
+TOKEN = "test-auth-token-0123456789abcdef"
+HOTLINE_NUMBER = "+862160000000"
+# A Thursday morning, operators at work.
+THURSDAY_10AM = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
+
+
+@dataclass
+class Coverage:
+    """Which steps and reprompt handlers the scenarios went through."""
+
+    steps: Counter = field(default_factory=Counter)
+    handlers: Counter = field(default_factory=Counter)
+
+    def add_story(self, story: list[dict[str, Any]]) -> None:
+        failures: Counter = Counter()
+        for entry in story:
+            step = entry.get("step", "")
+            if entry["event"] == "step":
+                self.steps[step] += 1
+                failures[step] = 0
+            elif entry["event"] in ("silence", "nomatch"):
+                failures[step] += 1
+                self.handlers[f"{step} {'noinput' if entry['event'] == 'silence' else 'nomatch'} "
+                              f"{min(failures[step], 3)}"] += 1
+
+
+COVERAGE = Coverage()
+
+
+class Hotline:
+    def __init__(self, tmp_path: Path, prompt_cache: Path, start: datetime = THURSDAY_10AM,
+                 queue_max_size: int = 20, **env: str) -> None:
+        self.clock = VirtualClock(start)
+        settings = load_settings({
+            "HOTLINE_VAR_DIR": str(tmp_path / "var"), "PROMPT_CACHE_DIR": str(prompt_cache),
+            "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": BASE_URL, "TWILIO_NUMBER": HOTLINE_NUMBER,
+            "ID_HASH_SECRET": "test-secret", **env})
+        self.settings = settings
+        self.app = create_app(settings, clock=self.clock.now)
+        self.rt = self.app.extensions["hotline"]
+        self.sim = TwilioSimulator(WsgiTransport(self.app), BASE_URL, TOKEN, clock=self.clock,
+                                   queue_max_size=queue_max_size, seed=7)
+
+    def call(self, caller: str = "+8613800000002", **kwargs: Any) -> SimCall:
+        return self.sim.place_call(caller, HOTLINE_NUMBER, **kwargs)
+
+    def state(self, call: SimCall) -> CallState:
+        with self.rt.sessions() as db:
+            row = db.get(CallSession, call.call_sid)
+            assert row is not None, f"no session for {call.call_sid}"
+            return CallState.from_json(row.state)
+
+    def step(self, call: SimCall) -> str:
+        return self.state(call).step
+
+    def remember_language(self, phone: str, language: str = "cmn") -> None:
+        with self.rt.sessions() as db, db.begin():
+            db.merge(CallerPreference(phone=phone, language=language, updated_at=to_db(self.clock.now())))
+
+    def bookings(self, caller: str | None = None) -> list[Booking]:
+        with self.rt.sessions() as db:
+            query = select(Booking).order_by(Booking.id)
+            if caller:
+                query = query.where(Booking.caller == caller)
+            return list(db.execute(query).scalars())
+
+    def handoffs(self) -> list[Handoff]:
+        with self.rt.sessions() as db:
+            return list(db.execute(select(Handoff).order_by(Handoff.id)).scalars())
+
+    def record_coverage(self) -> None:
+        with self.rt.sessions() as db:
+            for row in db.execute(select(CallSession)).scalars():
+                COVERAGE.add_story(row.state.get("story", []))
+
+    def close(self) -> None:
+        self.record_coverage()
+        self.rt.db.dispose()
+
+
+def heard(call: SimCall) -> str:
+    """Everything heard since the caller's last input, as one string."""
+    return " ".join(call.heard_since_last_input())

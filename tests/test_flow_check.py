@@ -1,0 +1,133 @@
+"""The flow checker rejects each way a caller could get stuck, naming the file and the step."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ivr.flow.checker import reachable_steps
+from ivr.flow.loader import FlowError, load_flow, read_yaml
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+ROOT = FLOWS.parent
+
+
+@pytest.fixture()
+def flows_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "flows"
+    shutil.copytree(FLOWS, target, ignore=shutil.ignore_patterns("recordings"))
+    return target
+
+
+def edit(path: Path, change) -> None:
+    data = read_yaml(path)
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def problems_after(flows: Path, file: str, change) -> str:
+    edit(flows / file, change)
+    with pytest.raises(FlowError) as caught:
+        load_flow(flows)
+    return str(caught.value)
+
+
+def test_shipped_flows_are_valid_and_every_step_is_reachable() -> None:
+    flow = load_flow(FLOWS)
+    assert reachable_steps(flow) == set(flow.steps)
+    assert flow.start == "start" and flow.person_step == "person"
+
+
+def test_unknown_target_names_file_and_step(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml",
+                             lambda d: d["steps"]["main_menu"]["keys"].update({"3": "nowhere"}))
+    assert "main.yaml: step 'main_menu' key 3: unknown target 'nowhere'" in message
+
+
+def test_unknown_prompt_id(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "status.yaml",
+                             lambda d: d["steps"]["ask_id"].update(prompt=["no_such_prompt"]))
+    assert "status.yaml: step 'ask_id': unknown prompt id 'no_such_prompt'" in message
+
+
+def test_empty_reprompt(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "callback.yaml",
+                             lambda d: d["steps"]["confirm_number"].pop("reprompt"))
+    assert "callback.yaml: step 'confirm_number': empty reprompt" in message
+
+
+def test_handler_that_says_nothing_and_goes_nowhere(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml",
+                             lambda d: d["steps"]["help"]["noinput"].append({"count": 3}))
+    assert "main.yaml: step 'help' noinput handler 3: empty reprompt" in message
+
+
+def test_prompt_without_words(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "prompts/cmn.yaml", lambda d: d.update(main_menu_short=""))
+    assert "prompt 'main_menu_short' has no words" in message
+
+
+def test_step_without_a_way_to_a_person(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "callback.yaml",
+                             lambda d: d["steps"]["confirm_number"].update(operator=False))
+    assert "callback.yaml: step 'confirm_number': no way to reach a person" in message
+
+
+def test_unreachable_step(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "person.yaml", lambda d: d["steps"].update(
+        orphan={"say": ["connecting"], "next": "queue"}))
+    assert "person.yaml: step 'orphan': unreachable" in message
+
+
+def test_too_many_menu_options(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml",
+                             lambda d: d["steps"]["main_menu"]["keys"].update({"4": "booking"}))
+    assert "main.yaml: step 'main_menu': 4 options" in message
+
+
+def test_action_result_without_a_step(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "status.yaml",
+                             lambda d: d["steps"]["ask_id"]["on"].pop("locked"))
+    assert "status.yaml: step 'ask_id': action 'verify_id' can answer ['locked']" in message
+
+
+def test_short_timeout_is_rejected(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml",
+                             lambda d: d["steps"]["main_menu"].update(timeout=3))
+    assert "main.yaml: step 'main_menu': timeout 3s is too short" in message
+
+
+def test_misspelt_field_is_reported(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml",
+                             lambda d: d["steps"]["main_menu"].update(promt=["main_menu"]))
+    assert "main.yaml: step 'main_menu' field promt" in message
+
+
+def test_cli_flows_check_exit_codes(flows_copy: Path) -> None:
+    ok = subprocess.run([sys.executable, "-m", "ivr", "flows", "check"], cwd=ROOT,
+                        capture_output=True, text=True, env=_env(FLOWS))
+    assert ok.returncode == 0 and "46 steps" in ok.stdout
+    edit(flows_copy / "main.yaml", lambda d: d["steps"]["main_menu"]["keys"].update({"3": "nowhere"}))
+    bad = subprocess.run([sys.executable, "-m", "ivr", "flows", "check"], cwd=ROOT,
+                         capture_output=True, text=True, env=_env(flows_copy))
+    assert bad.returncode == 1
+    assert "error: main.yaml: step 'main_menu' key 3: unknown target 'nowhere'" in bad.stderr
+
+
+def test_diagram_names_every_step() -> None:
+    out = subprocess.run([sys.executable, "-m", "ivr", "flows", "diagram"], cwd=ROOT,
+                         capture_output=True, text=True, env=_env(FLOWS), check=True).stdout
+    assert out.startswith("flowchart TD")
+    for step in load_flow(FLOWS).steps:
+        assert f"  {step}" in out
+
+
+def _env(flows: Path) -> dict[str, str]:
+    import os
+    env = dict(os.environ, FLOWS_DIR=str(flows), HOTLINE_VAR_DIR=str(flows.parent / "var"))
+    env.pop("TWILIO_AUTH_TOKEN", None)
+    return env
