@@ -248,6 +248,8 @@ def pick_slot(ctx: ActionContext) -> str:
     slot = slot_from_key(keys[int(choice) - 1], ctx.policy.slot_minutes)
     ctx.state.vars["chosen_slot"] = slot.key
     ctx.state.vars["chosen_slot_spoken"] = say_slot(slot.start, slot.end, ctx.now.date())
+    old_slot = ctx.state.vars.get("old_slot")
+    ctx.state.vars["replace_note"] = ctx.words("replace_note", old_slot=old_slot) if old_slot else ""
     return "ok"
 
 

@@ -1,6 +1,7 @@
 """Per-call dialog state, stored as JSON in the call_sessions row between turns."""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,7 +32,8 @@ class CallState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CallState":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        # A deep copy: the caller's dict (an ORM attribute) must not change under it.
+        known = {k: copy.deepcopy(v) for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
     def note(self, kind: str, **details: Any) -> None:

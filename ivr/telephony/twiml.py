@@ -47,7 +47,10 @@ def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls) -> str:
     wait = turn.wait
     if isinstance(wait, Ask):
         # Prompts go inside <Gather> so a key press interrupts them (keys-only barge-in).
-        gather = response.gather(input="dtmf", num_digits=wait.max_digits, timeout=wait.timeout,
+        # With a finish key the entry ends on # (a numDigits cut-off would let that # fall into
+        # the next question); without one, the entry ends at its length.
+        num_digits = None if wait.finish_on_key else wait.max_digits
+        gather = response.gather(input="dtmf", num_digits=num_digits, timeout=wait.timeout,
                                  finish_on_key=wait.finish_on_key, action=urls.answer, method="POST",
                                  action_on_empty_result=True)
         add_speech(gather, turn.speech, store, urls.base)

@@ -1,0 +1,112 @@
+"""Runs YAML call scenarios (tests/scenarios/*.yaml) against a whole hotline.
+
+A scenario is a list of caller actions and expectations, readable without Python:
+  - press: "1"                 keys, as the caller presses them
+  - silence: 2                 let the question time out this many times
+  - wait: 40                   stay in the queue this many seconds
+  - bridge: true / end_bridge: 60   an operator takes the call / ends it after 60 s
+  - hangup: true
+  - call: "+8613800000001"     a new call from this number (later lines apply to it)
+  - expect_step: main_menu     where the dialog is now
+  - expect_heard: 公积金        words heard since the last action (a list = all of them)
+  - expect_not_heard: 叉
+  - expect_gather: {timeout: 8, num_digits: 1}
+  - expect_ended: false
+  - expect_language: wuu
+  - expect_handoff: {reason: pressed_0, verified: false}   the latest handoff record
+  - expect_bookings: {open: 1, replaced: 1}                  this caller's bookings by status
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hotline_harness import Hotline, heard
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+
+
+def load_scenarios() -> list[dict[str, Any]]:
+    scenarios = []
+    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+        for scenario in yaml.safe_load(path.read_text(encoding="utf-8")):
+            scenario["file"] = path.name
+            scenarios.append(scenario)
+    return scenarios
+
+
+def build_hotline(make_hotline, scenario: dict[str, Any]) -> Hotline:
+    setup = scenario.get("setup", {})
+    kwargs: dict[str, Any] = {k: str(v) for k, v in setup.get("env", {}).items()}
+    if "now" in setup:
+        kwargs["start"] = datetime.fromisoformat(str(setup["now"]))
+    if "queue_max_size" in setup:
+        kwargs["queue_max_size"] = int(setup["queue_max_size"])
+    hotline = make_hotline(**kwargs)
+    for phone, language in setup.get("language", {}).items():
+        hotline.remember_language(phone, language)
+    return hotline
+
+
+def run_scenario(hotline: Hotline, scenario: dict[str, Any]) -> None:
+    caller = scenario.get("call", "+8613800000002")
+    call = hotline.call(caller)
+    for number, line in enumerate(scenario["script"], 1):
+        (verb, arg), = line.items()
+        where = f"{scenario['file']}: {scenario['name']!r} line {number} ({verb}: {arg!r})"
+        try:
+            call, caller = _do(hotline, call, caller, verb, arg)
+        except AssertionError as exc:
+            raise AssertionError(f"{where}: {exc}\n--- heard since last input:\n{heard(call)}") from None
+
+
+def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
+    if verb == "press":
+        call.press(str(arg))
+    elif verb == "silence":
+        for _ in range(int(arg)):
+            call.silence()
+    elif verb == "wait":
+        call.wait(float(arg))
+    elif verb == "bridge":
+        call.bridge()
+    elif verb == "end_bridge":
+        call.end_bridge(float(arg))
+    elif verb == "hangup":
+        call.hangup()
+    elif verb == "call":
+        caller = str(arg)
+        call = hotline.call(caller)
+    elif verb == "expect_step":
+        assert hotline.step(call) == arg, f"step is {hotline.step(call)!r}"
+    elif verb == "expect_heard":
+        text = heard(call)
+        for words in arg if isinstance(arg, list) else [arg]:
+            assert str(words) in text, f"did not hear {words!r}"
+    elif verb == "expect_not_heard":
+        for words in arg if isinstance(arg, list) else [arg]:
+            assert str(words) not in heard(call), f"heard {words!r}"
+    elif verb == "expect_gather":
+        gather = call.pending_gather
+        assert gather is not None, "no question is waiting for keys"
+        for key, value in arg.items():
+            assert getattr(gather, key) == value, f"gather {key} is {getattr(gather, key)!r}"
+    elif verb == "expect_language":
+        assert hotline.state(call).language == arg, f"language is {hotline.state(call).language!r}"
+    elif verb == "expect_ended":
+        assert call.ended == bool(arg), f"call ended: {call.ended} ({call.ended_by})"
+    elif verb == "expect_handoff":
+        handoffs = hotline.handoffs()
+        assert handoffs, "no handoff record"
+        for key, value in arg.items():
+            assert getattr(handoffs[-1], key) == value, f"handoff {key} is {getattr(handoffs[-1], key)!r}"
+    elif verb == "expect_bookings":
+        counts = Counter(b.status for b in hotline.bookings(caller))
+        assert dict(counts) == arg, f"bookings are {dict(counts)}"
+    else:
+        raise AssertionError(f"unknown scenario verb {verb!r}")
+    return call, caller
