@@ -18,6 +18,7 @@ import contextlib
 import json
 import sys
 import tempfile
+import threading
 import wave
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,15 @@ def synthesize(text: str, out_wav: Path, voice: str, rate: int) -> dict[str, Any
         engine.setProperty("voice", voice_id)
         engine.setProperty("rate", int(rate))
         engine.setProperty("volume", 1.0)
+        # pyttsx3 2.99's espeak driver can leave runAndWait() before espeak's own thread has
+        # finished a long sentence; the file is written when the utterance finishes, so wait
+        # for that notification rather than for the loop.
+        finished = threading.Event()
+        engine.connect("finished-utterance", lambda **_: finished.set())
         engine.save_to_file(text, str(out_wav))
         engine.runAndWait()
+        if not finished.wait(timeout=25):
+            raise RuntimeError("espeak-ng did not finish the utterance in time")
 
     with wave.open(str(out_wav), "rb") as w:
         frames, framerate = w.getnframes(), w.getframerate()
