@@ -252,3 +252,36 @@ def test_service_refuses_to_start_without_an_auth_token(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ivr", "serve", "--port", "5999"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "TWILIO_AUTH_TOKEN is not set" in result.stderr
+
+
+def test_last_place_taken_by_another_caller_while_confirming(make_hotline) -> None:
+    hotline = make_hotline(SLOT_CAPACITY="1")
+    for phone in ("+8613800000002", "+8613900000003"):
+        hotline.remember_language(phone)
+    first, second = hotline.call("+8613800000002"), hotline.call("+8613900000003")
+    for call in (first, second):
+        call.press("2")
+        call.press("1")
+        call.press("1")  # both choose the same slot
+    second.press("1")
+    assert hotline.step(second) == "booked"
+    first.press("1")
+    assert "这个时间刚刚约满了" in heard(first)
+    assert hotline.step(first) == "choose_slot"
+    assert "今天上午，十一点到十二点" not in heard(first)  # the full slot is no longer offered
+    assert [b.caller for b in hotline.bookings()] == ["+8613900000003"]
+
+
+def test_records_gone_between_check_and_readout(hotline) -> None:
+    from ivr.db.models import Matter
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    call.press("1")
+    call.press("567*#")
+    call.press("#")
+    with hotline.rt.sessions() as db, db.begin():
+        row = db.get(CallSession, call.call_sid)
+        row.state = dict(row.state, vars=dict(row.state["vars"], status_pages=[]))
+        db.query(Matter).filter(Matter.phone == "+8613800000002").delete()
+    call.press("1")
+    assert hotline.step(call) == "ask_case_no"  # no readout kept and no records: not registered any more
