@@ -416,15 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--calls", type=int, default=50, help="concurrent calls (threads), default 50")
-    p.add_argument("--rounds", type=int, default=3, help="calls placed one after another by each thread (default 3)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="calls placed one after another by each thread (default 3; with --duration: 1000)")
     p.add_argument("--duration", type=float, default=None,
-                   help="instead of a fixed count, keep placing calls for this many seconds (max 600); "
-                        "--rounds still caps the count (raise it if needed)")
+                   help="keep placing new calls for this many seconds (max 600); calls in progress finish")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as on a 2-core box)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--think", type=parse_think, default=(0.0, 0.0),
                    help="real seconds a caller waits before each key press, SECONDS or MIN:MAX "
                         "(default 0: back to back, the worst case)")
+    p.add_argument("--ramp", type=float, default=0.0,
+                   help="spread the first call of each thread evenly over this many seconds (default 0: "
+                        "all at once)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured calls per caller number before the run")
     p.add_argument("--keep-db", action="store_true", help="keep the temp var dir (database, server log)")
     p.add_argument("--seed", type=int, default=1)
@@ -441,6 +444,10 @@ def _sigterm(_signum, _frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 1000 if args.duration else 3
+    if not 0 <= args.ramp <= 300:
+        raise SystemExit("--ramp must be 0..300 seconds")
     if not 1 <= args.calls <= 500:
         raise SystemExit("--calls must be 1..500")
     if not 1 <= args.rounds <= 1000:
@@ -488,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
             transport = TimedHttpTransport(recorder)
             try:
                 barrier.wait(timeout=60)
+                if args.ramp:
+                    stop.wait(args.ramp * index / args.calls)
                 for rnd in range(args.rounds):
                     if stop.is_set() or time.monotonic() >= run_deadline[0]:
                         break
@@ -561,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "load_calls", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host_cpus": os.cpu_count(), "python": platform.python_version(),
-        "calls": args.calls, "rounds": args.rounds, "duration_s": args.duration, "workers": args.workers,
+        "calls": args.calls, "rounds": args.rounds, "duration_s": args.duration, "ramp_s": args.ramp,
+        "workers": args.workers,
         "threads_per_worker": 8, "think_s": f"{args.think[0]:g}-{args.think[1]:g}" if args.think[1] else "0",
         "calls_done": len(results), "turns": len(samples), "wall_s": round(wall, 2),
         "turns_per_s": round(len(samples) / wall, 1) if wall > 0 else 0.0,

@@ -4,7 +4,11 @@
 Same app, same gunicorn options as ivr/serve.py (gthread, 8 threads, preload), plus:
   * per request, in each worker: total time in the app, time waiting in ``BEGIN IMMEDIATE``
     (the SQLite write lock), time holding it (BEGIN done -> COMMIT/ROLLBACK), time in SQL;
-  * with BENCH_CPROFILE=1: cProfile of every request thread, merged per worker.
+  * with BENCH_CPROFILE=1: cProfile of every request thread, merged per worker;
+  * with BENCH_FLOCK=1 (an experiment, not the shipped code): every SQLite connection takes an
+    exclusive fcntl.flock on <var>/write.lock just before its BEGIN IMMEDIATE and drops it after
+    COMMIT/ROLLBACK, so writers queue in the kernel and wake as soon as the lock is free instead
+    of polling in SQLite's busy handler (which sleeps up to 100 ms between tries).
 Results go to $BENCH_PROFILE_DIR (default: $HOTLINE_VAR_DIR/profile) when a worker exits:
 timings-<pid>.jsonl and profile-<pid>.pstats. Summarise with ``bench/serve_profiled.py --report DIR``.
 
@@ -126,6 +130,70 @@ def _worker_exit(_server, _worker) -> None:  # noqa: ANN001
             stats.dump_stats(str(out / f"profile-{pid}.pstats"))
 
 
+def install_flock(lock_path: Path) -> None:
+    """Patch sqlite3.connect (this process only) so transactions queue on a file lock."""
+    import fcntl
+    import sqlite3
+    from sqlite3 import dbapi2
+
+    class LockingCursor(sqlite3.Cursor):
+        def execute(self, sql, *args):  # noqa: ANN001, ANN002
+            if isinstance(sql, str) and sql.startswith("BEGIN IMMEDIATE"):
+                self.connection._bench_lock()
+                try:
+                    return super().execute(sql, *args)
+                except BaseException:
+                    self.connection._bench_unlock()
+                    raise
+            return super().execute(sql, *args)
+
+    class LockingConnection(sqlite3.Connection):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            self._bench_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._bench_held = False
+
+        def cursor(self, factory=LockingCursor):  # noqa: ANN001
+            return super().cursor(factory)
+
+        def _bench_lock(self) -> None:
+            fcntl.flock(self._bench_fd, fcntl.LOCK_EX)      # blocks without holding the GIL
+            self._bench_held = True
+
+        def _bench_unlock(self) -> None:
+            if self._bench_held:
+                self._bench_held = False
+                fcntl.flock(self._bench_fd, fcntl.LOCK_UN)
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._bench_unlock()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._bench_unlock()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._bench_unlock()
+                os.close(self._bench_fd)
+
+    original = dbapi2.connect
+
+    def connect(*args, **kwargs):  # noqa: ANN002, ANN003
+        kwargs.setdefault("factory", LockingConnection)
+        return original(*args, **kwargs)
+
+    dbapi2.connect = connect
+    sqlite3.connect = connect
+
+
 def serve(host: str, port: int, workers: int) -> int:
     from ivr.config import load_settings
     from ivr.privacy import configure_logging
@@ -134,6 +202,8 @@ def serve(host: str, port: int, workers: int) -> int:
 
     configure_logging("INFO")
     settings = load_settings()
+    if os.environ.get("BENCH_FLOCK") == "1":
+        install_flock(settings.var_dir / "write.lock")
     app = create_app(settings)
     instrument_engine(app.extensions["hotline"].db)
     app.wsgi_app = Timing(app.wsgi_app)

@@ -39,9 +39,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return 1
     if settings.demo:
         print("\n  Demo hotline listening on http://%s:%d (SQLite: %s)\n"
-              "  Place a call from another terminal:  .venv/bin/python -m ivr call\n"
+              "  Place a call from another terminal:  .venv/bin/python -m ivr call%s\n"
               "  (keys: 0-9 * #, empty line = silence, h = hang up, ? = help)\n"
-              % (host, port, settings.database_url), flush=True)
+              % (host, port, settings.database_url,
+                 "" if (host, port) == ("127.0.0.1", 5000) else f" --url http://{host}:{port}"), flush=True)
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
                "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
                "loglevel": "warning"}

@@ -172,7 +172,7 @@ class _Run:
         step = self.step
         self.say(step.prompt if prompts is None else prompts)
         first = self.state.step_failures == 0 and not repeat
-        timeout = step.timeout or (self.policy.first_timeout if first else self.policy.later_timeout)
+        timeout = step.timeout or (self.policy.first_timeout_seconds if first else self.policy.later_timeout_seconds)
         if step.collect:
             self.wait = Ask(max_digits=step.collect.max, min_digits=step.collect.min,
                             finish_on_key=step.collect.finish, timeout=timeout, grammar=step.grammar)

@@ -61,14 +61,17 @@ def check_flow(flow: "Flow") -> None:
         if name is not None and name not in ACTIONS:
             problems.append(f"{where}: unknown action '{name}'")
 
-    for what, handlers in (("noinput", flow.defaults.noinput), ("nomatch", flow.defaults.nomatch)):
+    def check_handlers(where: str, what: str, handlers: list[Handler]) -> None:
         for handler in handlers:
-            where = f"defaults {what} handler {handler.count}"
+            hwhere = f"{where} {what} handler {handler.count}"
             if not handler.prompt and not handler.goto:
-                problems.append(f"{where}: empty reprompt (says nothing and goes nowhere)")
-            check_prompt_ids(where, handler.prompt)
+                problems.append(f"{hwhere}: empty reprompt (says nothing and goes nowhere)")
+            check_prompt_ids(hwhere, handler.prompt)
             if handler.goto:
-                check_target(where, handler.goto)
+                check_target(hwhere, handler.goto)
+
+    check_handlers("defaults", "noinput", flow.defaults.noinput)
+    check_handlers("defaults", "nomatch", flow.defaults.nomatch)
     for key, transition in flow.defaults.global_keys.items():
         check_target(f"defaults global key {key}", transition.goto)
         check_action(f"defaults global key {key}", transition.do)
@@ -117,15 +120,8 @@ def check_flow(flow: "Flow") -> None:
                 problems.append(f"{where}: timeout {step.timeout}s is too short (at least {MIN_FIRST_TIMEOUT}s)")
             if step.collect and step.collect.min > step.collect.max:
                 problems.append(f"{where}: collect min is larger than max")
-        for what in ("noinput", "nomatch"):
-            handlers = getattr(step, what)
-            for handler in handlers or []:
-                hwhere = f"{where} {what} handler {handler.count}"
-                if not handler.prompt and not handler.goto:
-                    problems.append(f"{hwhere}: empty reprompt (says nothing and goes nowhere)")
-                check_prompt_ids(hwhere, handler.prompt)
-                if handler.goto:
-                    check_target(hwhere, handler.goto)
+        check_handlers(where, "noinput", step.noinput or [])
+        check_handlers(where, "nomatch", step.nomatch or [])
 
     for lang, texts in flow.prompts.items():
         for prompt_id, text in texts.items():

@@ -46,7 +46,7 @@ def _error_twiml(rt: Runtime, call_sid: str, note: str) -> Response:
     base = rt.settings.public_base_url
     words = rt.flow.prompts["cmn"]
     response = VoiceResponse()
-    gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout, finish_on_key="",
+    gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout_seconds, finish_on_key="",
                              action=f"{base}/twilio/recover", method="POST", action_on_empty_result=True)
     add_speech(gather, [Prompt(pid, "cmn", words[pid]) for pid in ("error_apology", "error_options")],
                rt.store, base)
@@ -62,7 +62,7 @@ def _static_person(rt: Runtime, call_sid: str) -> Response:
         add_speech(response, [Prompt("connecting", "cmn", words["connecting"])], rt.store, base)
         response.enqueue(rt.policy.queue_name, wait_url=f"{base}/twilio/queue/wait", wait_url_method="POST")
         return _xml(str(response.to_xml()))
-    gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout, finish_on_key="",
+    gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout_seconds, finish_on_key="",
                              action=f"{base}/twilio/recover", method="POST", action_on_empty_result=True)
     add_speech(gather, [Prompt(pid, "cmn", words[pid]) for pid in ("error_after_hours", "error_options")],
                rt.store, base)
