@@ -460,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM behaves like Ctrl-C: the finally block below stops the server.
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even if started with SIGINT ignored
     stop = threading.Event()
     recorder = Recorder()
     results: list[CallResult] = []

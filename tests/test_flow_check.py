@@ -131,3 +131,14 @@ def _env(flows: Path) -> dict[str, str]:
     env = dict(os.environ, FLOWS_DIR=str(flows), HOTLINE_VAR_DIR=str(flows.parent / "var"))
     env.pop("TWILIO_AUTH_TOKEN", None)
     return env
+
+
+def test_reprompt_longer_than_the_prompt(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "callback.yaml",
+                             lambda d: d["steps"]["cancel_confirm"].update(reprompt=["main_menu"]))
+    assert "callback.yaml: step 'cancel_confirm': the reprompt must be shorter than the prompt" in message
+
+
+def test_question_without_a_speech_grammar(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml", lambda d: d["steps"]["main_menu"].pop("grammar"))
+    assert "main.yaml: step 'main_menu': asks for input but names no speech grammar" in message

@@ -285,3 +285,15 @@ def test_records_gone_between_check_and_readout(hotline) -> None:
         db.query(Matter).filter(Matter.phone == "+8613800000002").delete()
     call.press("1")
     assert hotline.step(call) == "ask_case_no"  # no readout kept and no records: not registered any more
+
+
+def test_a_call_parked_on_a_step_that_no_longer_exists_hears_an_apology(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    with hotline.rt.sessions() as db, db.begin():
+        row = db.get(CallSession, call.call_sid)
+        row.state = dict(row.state, step="renamed_in_a_new_flow_version")
+    call.press("1")
+    assert "对不起，系统出了点问题。" in heard(call)
+    call.press("1")  # start again
+    assert hotline.step(call) == "main_menu"

@@ -105,6 +105,10 @@ def check_flow(flow: "Flow") -> None:
                 problems.append(f"{where}: asks for input but has no prompt")
             if not step.reprompt:
                 problems.append(f"{where}: empty reprompt (a short reminder of the question is required)")
+            elif _words(cmn, step.reprompt) and len(_words(cmn, step.reprompt)) >= len(_words(cmn, step.prompt)):
+                problems.append(f"{where}: the reprompt must be shorter than the prompt")
+            if not step.grammar:
+                problems.append(f"{where}: asks for input but names no speech grammar")
             if step.keys and step.collect:
                 problems.append(f"{where}: use either keys or collect, not both")
             options = [k for k in step.keys if k not in MENU_KEYS_NOT_COUNTED
@@ -158,6 +162,11 @@ def reachable_steps(flow: "Flow") -> set[str]:
             targets += global_targets + default_targets
         queue.extend(t for t in targets if t not in SPECIAL_TARGETS)
     return seen
+
+
+def _words(texts: dict[str, str], prompt_ids: list[str]) -> str:
+    """The fixed words of prompts (filled-in parts left out, their length is unknown)."""
+    return "".join(_PLACEHOLDER.sub("", texts.get(pid, "")) for pid in prompt_ids)
 
 
 def placeholders(text: str) -> list[str]:
