@@ -297,3 +297,27 @@ def test_a_call_parked_on_a_step_that_no_longer_exists_hears_an_apology(hotline)
     assert "对不起，系统出了点问题。" in heard(call)
     call.press("1")  # start again
     assert hotline.step(call) == "main_menu"
+
+
+def test_simultaneous_retries_of_the_booking_turn_book_once(hotline) -> None:
+    """Twilio may retry while the first request is still being served: both get one answer."""
+    from concurrent.futures import ThreadPoolExecutor
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    for key in "211":
+        call.press(key)
+    assert hotline.step(call) == "confirm_booking"
+    turn = hotline.rt.sessions().get(CallSession, call.call_sid).turn
+    params = base_params(CallSid=call.call_sid, Digits="1")
+    path = f"/twilio/turn?t={turn}"
+    signature = hotline.sim.sign(BASE_URL + path, params)
+
+    def post(_: int) -> bytes:
+        client = hotline.app.test_client()
+        return client.post(path, data=params, headers={"X-Twilio-Signature": signature}).data
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = list(pool.map(post, range(6)))
+    assert len(set(bodies)) == 1 and b"<Gather" in bodies[0]
+    assert [b.status for b in hotline.bookings()] == ["open"]
+    assert hotline.step(call) == "booked"
