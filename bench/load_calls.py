@@ -346,6 +346,16 @@ class Server:
             return ""
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores; /proc/stat)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 # --- statistics and report ------------------------------------------------------------------------
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -429,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spread the first call of each thread evenly over this many seconds (default 0: "
                         "all at once)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured calls per caller number before the run")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS for the machine to be idle (<15%% CPU busy over 2 s), "
+                        "useful on a shared box (default 0: do not wait)")
     p.add_argument("--keep-db", action="store_true", help="keep the temp var dir (database, server log)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--serve-cmd", default=None,
@@ -436,6 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "'.venv/bin/python bench/serve_profiled.py'; host/port/workers are appended")
     p.add_argument("--json-out", type=Path, default=None, help="also write the JSON result here")
     return p
+
+
+def wait_until_quiet(limit_s: float) -> float:
+    """Wait (bounded) until the machine is mostly idle; returns the last busy fraction seen."""
+    deadline = time.monotonic() + limit_s
+    cpus = os.cpu_count() or 1
+    fraction = 1.0
+    while True:
+        before = system_busy_seconds()
+        time.sleep(2.0)
+        fraction = (system_busy_seconds() - before) / (2.0 * cpus)
+        if fraction < 0.15 or time.monotonic() >= deadline:
+            return fraction
+        print(f"machine busy ({100 * fraction:.0f}% CPU): waiting for quiet…", file=sys.stderr, flush=True)
 
 
 def _sigterm(_signum, _frame) -> None:
@@ -468,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     twin_cache: dict = {}
     interrupted = False
     try:
+        if args.wait_quiet:
+            fraction = wait_until_quiet(min(args.wait_quiet, 600))
+            print(f"machine busy before start: {100 * fraction:.0f}% CPU", file=sys.stderr, flush=True)
         print(f"starting server: {' '.join(server.cmd)}  (var dir {var_dir})", file=sys.stderr, flush=True)
         server.start()
         print(f"server healthy: {server.health}", file=sys.stderr, flush=True)
@@ -487,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         recorder.enabled = True
 
         cpu_before = {pid: Server.cpu_seconds(pid) for pid in server.pids()}
+        busy_before = system_busy_seconds()
         self_before = resource.getrusage(resource.RUSAGE_SELF)
         barrier = threading.Barrier(args.calls + 1)
         run_deadline = [float("inf")]
@@ -539,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - started
         self_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu_after = {pid: Server.cpu_seconds(pid) for pid in server.pids()}
+        busy_after = system_busy_seconds()
         recorder.enabled = False
     except KeyboardInterrupt:
         interrupted = True
@@ -584,14 +616,22 @@ def main(argv: list[str] | None = None) -> int:
         "outcomes": dict(Counter(r.outcome for r in results)),
         "by_endpoint": {p: {"turns": len(v), **latency_summary(v)} for p, v in sorted(by_path.items())},
         "cpu_s": {"client": round(client_cpu, 2), "server_by_pid": server_cpu,
-                  "server_total": round(sum(server_cpu.values()), 2)},
+                  "server_total": round(sum(server_cpu.values()), 2),
+                  # everything else on the machine during the run (other tests, builds…)
+                  "other": round(max(0.0, busy_after - busy_before - client_cpu - sum(server_cpu.values())), 2),
+                  "capacity": round(wall * (os.cpu_count() or 1), 2)},
         "db": db_info, "interrupted": interrupted,
     }
     print()
     print(markdown_table(result))
     print()
-    print(f"outcomes: {result['outcomes']}; CPU s: client {result['cpu_s']['client']}, "
-          f"server {result['cpu_s']['server_total']} {server_cpu}")
+    cpu = result["cpu_s"]
+    print(f"outcomes: {result['outcomes']}; CPU s: client {cpu['client']}, server {cpu['server_total']} "
+          f"{server_cpu}, other processes {cpu['other']} (of {cpu['capacity']} available)")
+    if cpu["other"] > 0.1 * cpu["capacity"]:
+        print(f"WARNING: other processes used {cpu['other']} CPU s during the run "
+              f"({100 * cpu['other'] / cpu['capacity']:.0f}% of the machine): latencies are not clean",
+              flush=True)
     if db_info:
         print(f"database: {db_info}")
     for title, counter in (("turn errors", turn_errors), ("call problems", flow_problems),

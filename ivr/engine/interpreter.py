@@ -186,13 +186,13 @@ class _Run:
         if step is None or not step.takes_input:
             raise EngineError(f"keys at step {self.state.step!r}, which asks nothing")
         self.speech_out.append(Pause(KEY_PAUSE_SECONDS))
-        sensitive = bool(step.collect and step.collect.sensitive)
-        self.state.note("keys", keys=mask_digits(digits) if sensitive and len(digits) > 1 else digits)
+        globals_ = self.flow.defaults.global_keys
+        sensitive = bool(step.collect and step.collect.sensitive) and digits not in globals_
+        self.state.note("keys", keys=mask_digits(digits) if sensitive else digits[:MAX_KEYS])
         self.state.silent_in_a_row = 0
         if not digits or len(digits) > MAX_KEYS or set(digits) - VALID_KEYS:
             self.failure("nomatch")
             return
-        globals_ = self.flow.defaults.global_keys
         if digits in step.keys:
             self.follow(step.keys[digits])
         elif digits in globals_ and (digits != "0" or step.operator):

@@ -35,6 +35,11 @@ def _param(name: str) -> str:
     return (request.form.get(name) or "")[:MAX_PARAM]
 
 
+def _number(name: str, default: int) -> int:
+    raw = _param(name)
+    return int(raw) if raw.isdigit() else default
+
+
 def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
     base = rt.settings.public_base_url
     return lambda turn, number: render_turn(turn, rt.store, TurnUrls(base, number))
@@ -120,9 +125,8 @@ def create_blueprint() -> Blueprint:
     @bp.post("/queue/wait")
     def queue_wait() -> Response:
         def wait(rt: Runtime, call_sid: str) -> str:
-            position = int(_param("QueuePosition") or 1) if _param("QueuePosition").isdigit() else 1
-            seconds = int(_param("QueueTime")) if _param("QueueTime").isdigit() else 0
-            return rt.calls.side_event(call_sid, ev.QueueWaiting(position, seconds), _renderer(rt))
+            event = ev.QueueWaiting(_number("QueuePosition", 1), _number("QueueTime", 0))
+            return rt.calls.side_event(call_sid, event, _renderer(rt))
         return _guarded(wait)
 
     @bp.post("/queue/key")
@@ -141,9 +145,8 @@ def create_blueprint() -> Blueprint:
     @bp.post("/status")
     def status() -> Response:
         def ended(rt: Runtime, call_sid: str) -> str:
-            duration = _param("CallDuration")
-            rt.calls.end(call_sid, _param("CallStatus") or "completed",
-                         int(duration) if duration.isdigit() else None)
+            duration = _number("CallDuration", -1)
+            rt.calls.end(call_sid, _param("CallStatus") or "completed", duration if duration >= 0 else None)
             log.info("call %s ended: %s", call_sid, _param("CallStatus"))
             return str(VoiceResponse().to_xml())
         return _guarded(ended)
