@@ -317,12 +317,18 @@ class Server:
         return pids
 
     @staticmethod
-    def cpu_seconds(pid: int) -> float:
+    def cpu_times(pid: int) -> tuple[float, float]:
+        """(user, system) CPU seconds of one process."""
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            tick = os.sysconf("SC_CLK_TCK")
+            return int(fields[11]) / tick, int(fields[12]) / tick
         except (OSError, IndexError, ValueError):
-            return 0.0
+            return 0.0, 0.0
+
+    @staticmethod
+    def cpu_seconds(pid: int) -> float:
+        return sum(Server.cpu_times(pid))
 
     def stop(self) -> None:
         proc = self.proc
@@ -400,12 +406,12 @@ def db_summary(db_path: Path) -> dict:
 
 def markdown_table(result: dict) -> str:
     head = ("| calls | workers | think s | calls done | turns | wall s | turns/s | p50 ms | p95 ms "
-            "| p99 ms | max ms | errors |")
-    sep = "|" + "---|" * 12
+            "| p99 ms | max ms | errors | CPU calib ms |")
+    sep = "|" + "---|" * 13
     r = result
     row = (f"| {r['calls']} | {r['workers']} | {r['think_s']} | {r['calls_done']} | {r['turns']} "
            f"| {r['wall_s']} | {r['turns_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
-           f"| {r['max_ms']} | {r['errors']} |")
+           f"| {r['max_ms']} | {r['errors']} | {r['calibration_ms'][0]}/{r['calibration_ms'][1]} |")
     lines = [head, sep, row, "", "| endpoint | turns | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
     for path, s in r["by_endpoint"].items():
         lines.append(f"| {path} | {s['turns']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} |")
@@ -465,6 +471,29 @@ def wait_until_quiet(limit_s: float) -> float:
         print(f"machine busy ({100 * fraction:.0f}% CPU): waiting for quiet…", file=sys.stderr, flush=True)
 
 
+def calibrate() -> float:
+    """Milliseconds of CPU for a fixed slice of the simulator's own work (sign + parse TwiML).
+
+    On a shared or virtual machine the CPU speed can drift (this box measured 190 to 400 ms
+    within minutes while idle); comparing this figure tells whether two runs saw the same CPU.
+    """
+    import xml.etree.ElementTree as ET
+
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(TOKEN)
+    doc = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="http://h/twilio/turn?t=3" '
+           b'actionOnEmptyResult="true" finishOnKey="" input="dtmf" method="POST" numDigits="1" timeout="10">'
+           b"<Play>http://h/prompts/tts/a.wav</Play><Play>http://h/prompts/tts/b.wav</Play></Gather></Response>")
+    start = time.process_time()
+    for i in range(5000):
+        validator.compute_signature("http://127.0.0.1:5000/twilio/turn?t=3",
+                                    {"CallSid": f"CA{i}", "Digits": "1", "From": "+8613800000002"})
+        ET.fromstring(doc)
+        ET.fromstring(doc)
+    return round((time.process_time() - start) * 1000, 1)
+
+
 def _sigterm(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -498,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.wait_quiet:
             fraction = wait_until_quiet(min(args.wait_quiet, 600))
             print(f"machine busy before start: {100 * fraction:.0f}% CPU", file=sys.stderr, flush=True)
+        calib_before = calibrate()
         print(f"starting server: {' '.join(server.cmd)}  (var dir {var_dir})", file=sys.stderr, flush=True)
         server.start()
         print(f"server healthy: {server.health}", file=sys.stderr, flush=True)
@@ -517,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         recorder.enabled = True
 
         cpu_before = {pid: Server.cpu_seconds(pid) for pid in server.pids()}
+        sys_before = sum(Server.cpu_times(pid)[1] for pid in server.pids())
         busy_before = system_busy_seconds()
         self_before = resource.getrusage(resource.RUSAGE_SELF)
         barrier = threading.Barrier(args.calls + 1)
@@ -570,8 +601,10 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - started
         self_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu_after = {pid: Server.cpu_seconds(pid) for pid in server.pids()}
+        sys_after = sum(Server.cpu_times(pid)[1] for pid in server.pids())
         busy_after = system_busy_seconds()
         recorder.enabled = False
+        calib_after = calibrate()
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
@@ -617,9 +650,12 @@ def main(argv: list[str] | None = None) -> int:
         "by_endpoint": {p: {"turns": len(v), **latency_summary(v)} for p, v in sorted(by_path.items())},
         "cpu_s": {"client": round(client_cpu, 2), "server_by_pid": server_cpu,
                   "server_total": round(sum(server_cpu.values()), 2),
+                  "server_system": round(sys_after - sys_before, 2),
+                  "client_system": round(self_after.ru_stime - self_before.ru_stime, 2),
                   # everything else on the machine during the run (other tests, builds…)
                   "other": round(max(0.0, busy_after - busy_before - client_cpu - sum(server_cpu.values())), 2),
                   "capacity": round(wall * (os.cpu_count() or 1), 2)},
+        "calibration_ms": [calib_before, calib_after],
         "db": db_info, "interrupted": interrupted,
     }
     print()

@@ -8,7 +8,8 @@ Same app, same gunicorn options as ivr/serve.py (gthread, 8 threads, preload), p
   * with BENCH_FLOCK=1 (an experiment, not the shipped code): every SQLite connection takes an
     exclusive fcntl.flock on <var>/write.lock just before its BEGIN IMMEDIATE and drops it after
     COMMIT/ROLLBACK, so writers queue in the kernel and wake as soon as the lock is free instead
-    of polling in SQLite's busy handler (which sleeps up to 100 ms between tries).
+    of polling in SQLite's busy handler (which sleeps up to 100 ms between tries);
+  * BENCH_THREADS=N (an experiment): gunicorn threads per worker instead of 8.
 Results go to $BENCH_PROFILE_DIR (default: $HOTLINE_VAR_DIR/profile) when a worker exits:
 timings-<pid>.jsonl and profile-<pid>.pstats. Summarise with ``bench/serve_profiled.py --report DIR``.
 
@@ -208,7 +209,8 @@ def serve(host: str, port: int, workers: int) -> int:
     instrument_engine(app.extensions["hotline"].db)
     app.wsgi_app = Timing(app.wsgi_app)
     # The options of ivr/serve.py, plus a worker_exit hook that writes the measurements.
-    options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
+    threads = int(os.environ.get("BENCH_THREADS", "8"))      # experiment knob; ivr/serve.py uses 8
+    options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
                "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
                "loglevel": "warning", "worker_exit": _worker_exit}
     _Gunicorn(app, options).run()

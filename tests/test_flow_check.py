@@ -110,7 +110,7 @@ def test_misspelt_field_is_reported(flows_copy: Path) -> None:
 def test_cli_flows_check_exit_codes(flows_copy: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "ivr", "flows", "check"], cwd=ROOT,
                         capture_output=True, text=True, env=_env(FLOWS))
-    assert ok.returncode == 0 and "46 steps" in ok.stdout
+    assert ok.returncode == 0 and f"{len(load_flow(FLOWS).steps)} steps" in ok.stdout
     edit(flows_copy / "main.yaml", lambda d: d["steps"]["main_menu"]["keys"].update({"3": "nowhere"}))
     bad = subprocess.run([sys.executable, "-m", "ivr", "flows", "check"], cwd=ROOT,
                          capture_output=True, text=True, env=_env(flows_copy))

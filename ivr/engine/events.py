@@ -1,7 +1,7 @@
 """What can happen to a call, as the engine sees it (the telephony adapter creates these)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,17 @@ class NoInput:
 
 @dataclass(frozen=True)
 class SpeechHeard:
-    """Recognised speech; understood by the matcher (speech issue) into an intent or digits."""
+    """Recognised and understood speech: an intent with its slots, and how sure we are.
+
+    band is the matcher's verdict: "accept" (act on it), "confirm" (ask "您是说…对吗？") or
+    "reject" (treated like a wrong key).
+    """
 
     text: str
     intent: str | None = None
-    digits: str | None = None
-    confidence: float = 0.0
+    score: float = 0.0
+    band: str = "reject"
+    slots: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 KEY_PAUSE_SECONDS = 0.5
 VALID_KEYS = set("0123456789*#")
 MAX_KEYS = 32
+COMMON_INTENTS = {"operator", "repeat", "help", "goodbye", "slower", "language_cmn", "language_wuu"}
 
 
 class EngineError(RuntimeError):
@@ -49,7 +50,19 @@ class Engine:
         template = texts.get(prompt_id) or self.flow.prompts["cmn"].get(prompt_id, "")
         return template.format_map(_Vars(str, values or {}))
 
+    def variant(self, state: CallState, prompt_id: str) -> str:
+        """Wording for the situation: after speech we did not understand ("@spoken"), or when
+        callers can answer by voice ("@speech"); otherwise the keys-only words."""
+        cmn = self.flow.prompts["cmn"]
+        suffixes = (["@spoken"] if state.vars.get("last_input") == "speech" else []) + \
+            (["@speech"] if self.policy.speech_enabled else [])
+        for suffix in suffixes:
+            if prompt_id + suffix in cmn:
+                return prompt_id + suffix
+        return prompt_id
+
     def prompt(self, state: CallState, prompt_id: str) -> Prompt:
+        prompt_id = self.variant(state, prompt_id)
         cmn = self.flow.prompts["cmn"].get(prompt_id, "")
         values = _Vars(str, {k: v for k, v in state.vars.items() if isinstance(v, str)})
         text = self.words(prompt_id, values, state.language)
@@ -152,6 +165,7 @@ class _Run:
             raise EngineError(f"unknown step {step_id!r}")
         self.state.step = step_id
         self.state.step_failures = 0
+        self.state.vars.pop("pending", None)
         self.state.note("step")
         step = self.step
         self.say(step.say)
@@ -181,11 +195,12 @@ class _Run:
 
     # --- input ---------------------------------------------------------------------------------
 
-    def keys(self, digits: str) -> None:
+    def keys(self, digits: str, spoken: bool = False) -> None:
         step = self.flow.steps.get(self.state.step)
         if step is None or not step.takes_input:
             raise EngineError(f"keys at step {self.state.step!r}, which asks nothing")
         self.speech_out.append(Pause(KEY_PAUSE_SECONDS))
+        self.state.vars["last_input"] = "speech" if spoken else "keys"
         globals_ = self.flow.defaults.global_keys
         sensitive = bool(step.collect and step.collect.sensitive) and digits not in globals_
         self.state.note("keys", keys=mask_digits(digits) if sensitive else digits[:MAX_KEYS])
@@ -193,6 +208,11 @@ class _Run:
         if not digits or len(digits) > MAX_KEYS or set(digits) - VALID_KEYS:
             self.failure("nomatch")
             return
+        pending = self.state.vars.get("pending")
+        if pending is not None and digits in ("1", "2"):
+            self.confirm_pending(pending, digits)
+            return
+        self.state.vars.pop("pending", None)
         if digits in step.keys:
             self.follow(step.keys[digits])
         elif digits in globals_ and (digits != "0" or step.operator):
@@ -218,21 +238,98 @@ class _Run:
             self.follow(step.on[result])
 
     def speech(self, heard: ev.SpeechHeard) -> None:
-        """Speech arrives already understood; it is handled like the keys it stands for."""
-        if heard.digits:
-            self.keys(heard.digits)
+        """Speech stands for keys: each step maps intents to its keys, common intents work
+        everywhere, uncertain answers and spoken numbers are confirmed before use."""
+        step = self.flow.steps.get(self.state.step)
+        if step is None or not step.takes_input:
+            raise EngineError(f"speech at step {self.state.step!r}, which asks nothing")
+        self.state.note("speech", intent=heard.intent, band=heard.band,
+                        score=round(heard.score, 2), masked=bool(step.collect and step.collect.sensitive))
+        self.state.silent_in_a_row = 0
+        self.state.vars["last_input"] = "speech"
+        pending = self.state.vars.get("pending")
+        if pending is not None:
+            answer = {"yes": "1", "no": "2"}.get(heard.intent or "") if heard.band != "reject" else None
+            self.confirm_pending(pending, answer)
             return
-        key = self.intent_key(heard.intent)
+        if heard.band == "reject" or heard.intent is None:
+            self.failure("nomatch")
+            return
+        if heard.intent in COMMON_INTENTS:
+            self.common_intent(heard.intent)
+            return
+        digits = heard.slots.get("digits") if heard.intent == "digits" else None
+        if step.collect and step.collect.sensitive and digits:
+            # ID characters are keyed, never spoken aloud nor read back, nor kept unverified.
+            self.say(["speech_keys_only"])
+            self.ask(prompts=step.reprompt, repeat=True)
+            return
+        key = digits if step.collect and digits else self.key_for(step, heard)
         if key is None:
             self.failure("nomatch")
+        elif step.collect or heard.band == "confirm":
+            # A spoken number is never used without a grouped read-back; an unsure answer
+            # is confirmed: "您是说…对吗？对按1，不对按2".
+            self.ask_to_confirm(step, heard.intent, key)
         else:
-            self.keys(key)
+            self.keys(key, spoken=True)
 
-    def intent_key(self, intent: str | None) -> str | None:
-        common = {"operator": "0", "repeat": "*"}
-        if intent in common:
-            return common[intent]
+    def key_for(self, step: Step, heard: ev.SpeechHeard) -> str | None:
+        if heard.intent == "slot":
+            return self.slot_key(heard.slots)
+        return step.intents.get(heard.intent or "")
+
+    def slot_key(self, slots: dict[str, str]) -> str | None:
+        """The offered callback slot matching the spoken day and half-day, as its key."""
+        from ivr.scheduling.slots import slot_from_key
+        days = {"today": 0, "tomorrow": 1, "day_after_tomorrow": 2}
+        for index, slot_key in enumerate(self.state.vars.get("slot_keys") or []):
+            slot = slot_from_key(slot_key, self.policy.slot_minutes)
+            offset = (slot.day - self.now.date()).days
+            if days.get(slots.get("day", ""), offset) == offset and slots.get("period", slot.period) == slot.period:
+                return str(index + 1)
         return None
+
+    def ask_to_confirm(self, step: Step, intent: str | None, key: str) -> None:
+        from ivr.speakable import say_digit_groups
+        state = self.state
+        state.vars["pending"] = {"key": key}
+        if step.collect:
+            state.vars["pending_words"] = say_digit_groups(key)
+        else:
+            state.vars["pending_words"] = self.engine.words(f"intent_{intent}") or key
+        self.speech_out.append(Pause(KEY_PAUSE_SECONDS))
+        self.say(["speech_confirm"])
+        self.wait = Ask(max_digits=1, finish_on_key="", timeout=self.policy.later_timeout_seconds,
+                        grammar="confirm")
+
+    def confirm_pending(self, pending: dict, answer: str | None) -> None:
+        self.state.vars.pop("pending", None)
+        if answer == "1":
+            self.keys(pending["key"], spoken=True)
+        elif answer == "2":
+            self.state.note("not_confirmed")
+            self.ask(prompts=self.step.reprompt)
+        else:
+            self.failure("nomatch")
+
+    def common_intent(self, intent: str) -> None:
+        if intent == "operator":
+            self.keys("0", spoken=True)
+        elif intent == "repeat":
+            self.keys("*", spoken=True)
+        elif intent in ("language_cmn", "language_wuu"):
+            self.run_action("set_language", intent.removeprefix("language_"))
+            self.enter(self.state.step)
+        elif intent == "slower":
+            self.state.slow = True
+            self.ask(repeat=True)
+        elif intent == "help":
+            self.ask(prompts=self.step.example or self.step.reprompt, repeat=True)
+        elif self.flow.goodbye_step:  # goodbye
+            self.enter(self.flow.goodbye_step)
+        else:
+            self.ask(repeat=True)
 
     def failure(self, kind: str) -> None:
         """Escalating reprompts: the handler with the highest count not above the failures."""

@@ -26,6 +26,7 @@ class Policy:
     queue_max_wait_seconds: int = 300
     queue_announce_seconds: int = 30
     callback_from_number: str = ""
+    speech_enabled: bool = False  # a recogniser is installed: prompts mention speaking
     max_silent_in_a_row: int = 8
     max_transitions_per_turn: int = 40
 

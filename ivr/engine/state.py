@@ -21,6 +21,7 @@ class CallState:
     silent_in_a_row: int = 0
     id_failures: int = 0
     verified: bool = False
+    slow: bool = False  # the caller asked for slower prompts
     vars: dict[str, Any] = field(default_factory=dict)
     story: list[dict[str, Any]] = field(default_factory=list)
     handoff_reason: str | None = None

@@ -137,6 +137,13 @@ def check_flow(flow: "Flow") -> None:
 
     if flow.start not in flow.steps:
         problems.append(f"start step '{flow.start}' is not defined")
+    if flow.goodbye_step and flow.goodbye_step not in flow.steps:
+        problems.append(f"goodbye_step '{flow.goodbye_step}' is not defined")
+    for step_id, step in flow.steps.items():
+        for intent, key in step.intents.items():
+            if key not in step.keys and key not in flow.defaults.global_keys and not step.collect:
+                problems.append(f"{flow.where(step_id)}: intent '{intent}' stands for key {key!r}, "
+                                "which the step does not accept")
     if flow.person_step not in flow.steps:
         problems.append(f"person_step '{flow.person_step}' is not defined")
     for step_id in sorted(set(flow.steps) - reachable_steps(flow)):
@@ -149,6 +156,8 @@ def reachable_steps(flow: "Flow") -> set[str]:
     seen: set[str] = set()
     queue = deque([flow.start])
     global_targets = [t.goto for t in flow.defaults.global_keys.values()]
+    if flow.goodbye_step:
+        global_targets.append(flow.goodbye_step)  # said at any question
     default_targets = [t for _, t in handler_targets(flow.defaults.noinput + flow.defaults.nomatch)]
     while queue:
         step_id = queue.popleft()

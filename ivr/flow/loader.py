@@ -30,6 +30,7 @@ class Flow:
     step_files: dict[str, str]
     prompts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> id -> text
     prompt_files: dict[str, str] = field(default_factory=dict)
+    goodbye_step: str | None = None
 
     def where(self, step_id: str) -> str:
         return f"{self.step_files.get(step_id, '?')}: step '{step_id}'"
@@ -95,7 +96,7 @@ def load_flow(flows_dir: Path) -> Flow:
 
     steps: dict[str, Step] = {}
     step_files: dict[str, str] = {}
-    start = person = None
+    start = person = goodbye = None
     defaults = None
     problems: list[str] = []
     paths = sorted(flows_dir.glob("*.yaml"))
@@ -113,6 +114,7 @@ def load_flow(flows_dir: Path) -> Flow:
                 problems.append(f"{path.name}: a second 'start' (already set in another file)")
             start = flow_file.start
             person = flow_file.person_step
+            goodbye = flow_file.goodbye_step
             defaults = flow_file.defaults
         for step_id, step in flow_file.steps.items():
             if step_id in steps:
@@ -128,6 +130,6 @@ def load_flow(flows_dir: Path) -> Flow:
         raise FlowError(problems)
     prompts, prompt_files = load_prompts(flows_dir)
     flow = Flow(start=start, person_step=person, defaults=defaults, steps=steps,  # type: ignore[arg-type]
-                step_files=step_files, prompts=prompts, prompt_files=prompt_files)
+                step_files=step_files, prompts=prompts, prompt_files=prompt_files, goodbye_step=goodbye)
     check_flow(flow)
     return flow

@@ -56,6 +56,7 @@ class Step(BaseModel):
     reprompt: list[str] = []
     example: list[str] = []
     grammar: str | None = None
+    intents: dict[str, str] = {}  # what a spoken intent stands for: intent name -> key
     keys: dict[str, Transition] = {}
     collect: Collect | None = None
     do: str | None = None
@@ -103,5 +104,6 @@ class FlowFile(BaseModel):
     description: str = ""
     start: str | None = None
     person_step: str | None = None
+    goodbye_step: str | None = None  # where a caller who says goodbye (再会) is taken
     defaults: FlowDefaults | None = None
     steps: dict[str, Step]

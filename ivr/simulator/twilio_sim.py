@@ -4,10 +4,10 @@ The simulator plays the part of Twilio: it POSTs signed, form-encoded webhooks
 to the application (through a :mod:`~ivr.simulator.transport`), interprets the
 TwiML it gets back document by document, and waits for the caller (a test or
 the terminal phone) whenever Twilio itself would wait: at a ``<Gather>`` and in
-an ``<Enqueue>`` wait loop. Silence, pauses and queue waits cost no real time:
-they advance a :class:`VirtualClock`.
+an ``<Enqueue>`` wait loop, and at a ``<Record>``. Silence, pauses, queue
+waits and speech cost no real time: they advance a :class:`VirtualClock`.
 
-Behaviour follows Twilio's documentation (TwiML <Gather>, <Enqueue>, <Leave>,
+Behaviour follows Twilio's documentation (TwiML <Gather>, <Record>, <Enqueue>, <Leave>,
 <Play>, <Pause>, <Redirect>, <Dial>, <Reject>; "TwiML for Programmable Voice"
 request parameters, status callbacks, fallback URLs). Points the documentation
 leaves open are marked "unverified" where they are modelled.
@@ -19,13 +19,24 @@ Typical use::
     call.last_texts()          # what the caller just heard
     call.press("1")            # DTMF to the pending <Gather>
     call.silence()             # let the Gather time out
+    call.speak("我要查一查")    # the caller talks to a pending <Record>
     call.hangup()
+
+Recordings: ``speak()`` stores the caller's words as a transcript WAV
+(:func:`ivr.telephony.transcript_wav.write_transcript_wav`) and posts the
+``<Record>`` action with ``RecordingUrl``/``RecordingSid``/``RecordingDuration``.
+Give the simulator a started :class:`~ivr.simulator.recordings.RecordingServer`
+(``recording_server=``) and the app can fetch ``RecordingUrl + ".wav"`` with
+Basic auth. Without one, RecordingUrl points at ``https://api.twilio.com`` and
+the bytes exist only in memory (:attr:`SimCall.recordings`): nothing can fetch them.
 """
 
 from __future__ import annotations
 
 import email.utils
+import io
 import random
+import wave
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -34,18 +45,24 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
+from ivr.telephony.transcript_wav import write_transcript_wav
+
+from .recordings import RecordingServer
 from .transport import HttpResponse, Transport
 
 __all__ = [
     "APPLICATION_ERROR_TEXT",
     "DEFAULT_ACCOUNT_SID",
     "DEFAULT_HOLD_MUSIC_URL",
+    "DEFAULT_RECORDINGS_BASE",
     "EMPTY_GATHER_PARAMS",
     "Heard",
     "PendingGather",
+    "PendingRecord",
     "SimCall",
     "SimError",
     "SimQueue",
+    "SimRecording",
     "SimRequest",
     "SimulatorError",
     "TwilioSimulator",
@@ -64,11 +81,22 @@ DEFAULT_HOLD_MUSIC_URL = "https://s3.amazonaws.com/com.twilio.sounds.music/index
 # an empty Digits and an empty FinishedOnKey are sent.
 EMPTY_GATHER_PARAMS = {"Digits": "", "FinishedOnKey": ""}
 
+# RecordingUrl base without a RecordingServer: Twilio's API host (nothing can fetch from it here).
+DEFAULT_RECORDINGS_BASE = "https://api.twilio.com"
+RECORD_DEFAULT_FINISH_KEYS = "1234567890*#"
+RECORD_DEFAULT_MAX_LENGTH = 3600
+BEEP_SECONDS = 0.5              # length of <Record>'s beep (unverified; short)
+# <Record> attributes whose behaviour is not simulated: raise rather than ignore them.
+RECORD_UNSUPPORTED_ATTRIBUTES = ("recordingStatusCallback", "recordingStatusCallbackEvent",
+                                 "recordingStatusCallbackMethod", "transcribeCallback")
+WARN_RECORDING_SILENT = 16102   # Twilio warning: recording is silent, not stored
+
 DTMF_KEYS = "0123456789*#"
 SUPPORTED_VERBS = {
-    "Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Reject", "Enqueue", "Leave", "Dial",
+    "Say", "Play", "Pause", "Gather", "Record", "Redirect", "Hangup", "Reject", "Enqueue", "Leave",
+    "Dial",
 }
-UNSUPPORTED_VERBS = {"Record", "Connect", "Start", "Stop", "Pay", "Refer", "Echo", "Sms", "Message"}
+UNSUPPORTED_VERBS = {"Connect", "Start", "Stop", "Pay", "Refer", "Echo", "Sms", "Message"}
 WAIT_URL_VERBS = {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
 QUEUE_URL_VERBS = {"Play", "Say", "Pause", "Redirect"}   # <Dial><Queue url=..> document
 GATHER_NESTABLE = {"Say", "Play", "Pause"}
@@ -265,6 +293,57 @@ class PendingGather:
 
 
 @dataclass
+class PendingRecord:
+    """The <Record> currently waiting for the caller (to speak, press a key or stay silent)."""
+
+    action: str                     # absolute URL the result goes to
+    method: str
+    timeout: int                    # seconds of silence that end the recording
+    max_length: int                 # seconds
+    finish_on_key: str              # keys that end the recording ("" = none)
+    play_beep: bool
+    trim: str                       # "trim-silence" or "do-not-trim"
+    attributes: dict[str, str]      # raw attributes as written
+    started_at: float = 0.0         # virtual seconds since the call started (after the beep)
+    context: str = "main"
+
+    def hint(self) -> str:
+        parts = ['speak: "words or say words']
+        if self.finish_on_key:
+            parts.append(f"keys {self.finish_on_key} end it")
+        parts.append(f"silence ends it after {self.timeout}s")
+        parts.append(f"max {self.max_length}s")
+        return ", ".join(parts)
+
+
+@dataclass
+class SimRecording:
+    """A recording made at a <Record> (what Twilio would store)."""
+
+    sid: str                        # "RE" + 32 hex digits
+    url: str                        # RecordingUrl as sent to the app (no extension)
+    call_sid: str
+    duration: float                 # seconds of audio recorded (after trimming)
+    data: bytes                     # the media (WAV)
+    text: Optional[str]             # what the caller said (transcript), if given as text
+    ended_by: str                   # "silence", "key", "max-length", "hangup"
+    digits: Optional[str] = None    # the Digits parameter sent ("#", "hangup"), if any
+    at: float = 0.0                 # virtual seconds since the call started, when it ended
+    posted: bool = False            # the action URL was requested with it
+
+    @property
+    def duration_param(self) -> str:
+        """RecordingDuration as posted: whole seconds (a non-empty recording counts at least 1)."""
+        if self.duration <= 0:
+            return "0"
+        return str(max(1, int(self.duration + 0.5)))
+
+    @property
+    def wav_url(self) -> str:
+        return self.url + ".wav"
+
+
+@dataclass
 class _Frame:
     url: str
     verbs: list[ET.Element]
@@ -326,6 +405,15 @@ class TwilioSimulator:
     :param dial_duration: virtual seconds a ``<Dial>`` stays connected.
     :param dial_ends_call: after a ``<Dial>`` without ``action`` the caller hangs
         up (True) or the document continues, as when the called party hangs up.
+    :param recording_server: a started :class:`RecordingServer` (same account SID)
+        that stores and serves the recordings ``<Record>`` makes; RecordingUrl
+        starts with its ``base_url``. Without one RecordingUrl starts with
+        ``https://api.twilio.com`` and the bytes stay in memory only
+        (:attr:`SimCall.recordings`, :attr:`recordings`): the app cannot fetch them.
+    :param post_empty_recordings: Twilio's documentation says an *empty* recording
+        (a key or a hang-up before the caller said anything) does not request the
+        action URL (the call goes on with the next verb). Set True to post it
+        anyway (RecordingDuration "0"), should real Twilio turn out to do that.
     """
 
     def __init__(
@@ -345,6 +433,8 @@ class TwilioSimulator:
         default_play_seconds: float = 3.0,
         default_hold_seconds: float = 30.0,
         seed: int | None = None,
+        recording_server: RecordingServer | None = None,
+        post_empty_recordings: bool = False,
     ):
         self.transport = transport
         self.public_base_url = public_base_url.rstrip("/")
@@ -364,6 +454,12 @@ class TwilioSimulator:
         self.queues: dict[str, SimQueue] = {}
         self.calls: list[SimCall] = []
         self._twin_cache: dict[str, Optional[str]] = {}
+        if recording_server is not None and recording_server.account_sid != account_sid:
+            raise ValueError(f"recording_server serves account {recording_server.account_sid}, "
+                             f"the simulator is account {account_sid}")
+        self.recording_server = recording_server
+        self.post_empty_recordings = post_empty_recordings
+        self.recordings: dict[str, SimRecording] = {}
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -381,6 +477,16 @@ class TwilioSimulator:
 
     def new_sid(self, prefix: str) -> str:
         return prefix + _hex32(self.rng)
+
+    def recording_url(self, recording_sid: str) -> str:
+        """The RecordingUrl for ``recording_sid`` (no extension, like Twilio's)."""
+        if self.recording_server is not None:
+            if not self.recording_server.running:
+                raise SimulatorError("the recording server is not running: call its start() first")
+            base = self.recording_server.base_url
+        else:
+            base = DEFAULT_RECORDINGS_BASE
+        return f"{base}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording_sid}"
 
     def queue(self, name: str) -> SimQueue:
         """The queue called ``name`` (created on demand, like <Enqueue> does)."""

@@ -1,0 +1,105 @@
+"""The dialog answered by voice: understood speech arrives as an event and stands for keys."""
+from __future__ import annotations
+
+from hotline_harness import Hotline
+from ivr.engine.events import SpeechHeard
+from ivr.telephony.twiml import TurnUrls, render_turn
+
+
+def say(hotline: Hotline, call, intent: str | None, band: str = "accept", **slots: str) -> str:
+    """Deliver understood speech for the call's current turn; returns the words heard next."""
+    rt = hotline.rt
+    from ivr.db.models import CallSession
+    with rt.sessions() as db:
+        turn = db.get(CallSession, call.call_sid).turn
+    words: list[str] = []
+
+    def render(result, number):
+        words.extend(rt.store.audible(item).text for item in result.speech)
+        return render_turn(result, rt.store, TurnUrls(rt.settings.public_base_url, number))
+
+    event = SpeechHeard(text="…", intent=intent, score=0.9 if band == "accept" else 0.6, band=band, slots=slots)
+    rt.calls.turn(call.call_sid, turn, event, render)
+    return "".join(words)
+
+
+def test_main_menu_by_voice(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    heard = say(hotline, call, "status_query")
+    assert hotline.step(call) == "ask_id"
+    assert "身份证号码的最后四位" in heard
+
+
+def test_unsure_answer_is_confirmed_first(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    heard = say(hotline, call, "book_callback", band="confirm")
+    assert "您是说：预约回电，对吗？" in heard
+    assert hotline.step(call) == "main_menu"
+    heard = say(hotline, call, "no")
+    assert hotline.step(call) == "main_menu" and "查进度按1" in heard
+    say(hotline, call, "book_callback", band="confirm")
+    say(hotline, call, "yes")
+    assert hotline.step(call) == "confirm_own_number"
+
+
+def test_rejected_speech_counts_as_a_wrong_answer(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    heard = say(hotline, call, None, band="reject")
+    assert "我没有听明白" in heard and "这个键不对" not in heard
+    assert hotline.state(call).step_failures == 1
+
+
+def test_person_repeat_language_and_goodbye_work_everywhere(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    assert "查询办理进度，请按1" in say(hotline, call, "repeat")
+    say(hotline, call, "language_wuu")
+    assert hotline.state(call).language == "wuu" and hotline.step(call) == "main_menu"
+    say(hotline, call, "slower")
+    assert hotline.state(call).slow is True
+    say(hotline, call, "goodbye")
+    assert hotline.step(call) == "goodbye"
+    second = hotline.call()
+    say(hotline, second, "operator")
+    assert hotline.step(second) == "queue"
+    assert hotline.handoffs()[-1].reason == "pressed_0"
+
+
+def test_spoken_phone_number_is_read_back_in_groups(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    for key in "22":
+        call.press(key)
+    assert hotline.step(call) == "ask_number"
+    heard = say(hotline, call, "digits", digits="13912345678")
+    assert "您是说：幺三九，幺两三四，五六七八，对吗？" in heard
+    say(hotline, call, "yes")
+    assert hotline.step(call) == "confirm_number"
+
+
+def test_id_digits_are_never_taken_by_voice(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    call.press("1")
+    heard = say(hotline, call, "digits", digits="5670")
+    assert "身份证号码请用按键输入" in heard
+    assert hotline.step(call) == "ask_id"
+    assert "5670" not in str(hotline.state(call).vars)
+
+
+def test_callback_slot_by_day_and_half_day(hotline) -> None:
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    for key in "21":
+        call.press(key)
+    assert hotline.step(call) == "choose_slot"
+    heard = say(hotline, call, "slot", day="tomorrow", period="morning")
+    assert "您是说" in heard and "对吗" in heard
+    say(hotline, call, "yes")
+    assert hotline.step(call) == "confirm_booking"
+    assert hotline.state(call).vars["chosen_slot_spoken"].startswith("明天上午")
+    assert "已经" not in say(hotline, call, "no")
+    assert hotline.step(call) == "choose_slot"
