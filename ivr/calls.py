@@ -71,6 +71,18 @@ class CallService:
             row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
             return body
 
+    def current_step(self, call_sid: str, token: int | None) -> tuple[str, str] | None:
+        """(grammar, language) of the question the caller is answering, read without a lock:
+        recognition runs before the turn's transaction so it never holds the database."""
+        with self.sessions() as db:
+            row = db.get(CallSession, call_sid)
+            if row is None or (token is not None and token != row.turn):
+                return None
+            state = CallState.from_json(row.state)
+        step = self.engine.flow.steps.get(state.step)
+        grammar = "confirm" if state.vars.get("pending") else (step.grammar if step else None)
+        return (grammar, state.language) if grammar else None
+
     def side_event(self, call_sid: str, event: ev.Event, render: Render) -> str:
         """Queue wait-loop events: they change state but not the turn, so the Enqueue action's
         turn number stays valid."""

@@ -59,6 +59,16 @@ class Settings:
     first_timeout_seconds: int = 8
     later_timeout_seconds: int = 10
     id_hash_secret: str = field(default="", repr=False)
+    speech: str = "auto"  # auto | off | vosk | transcript
+    models_dir: Path = PROJECT_ROOT / "models"
+    vosk_model: str = "vosk-model-small-cn-0.22"
+    grammars_dir: Path = PROJECT_ROOT / "grammars"
+    recognition_workers: int = 0  # 0: one per core
+    record_silence_seconds: int = 3
+    record_max_seconds: int = 10
+    recording_deadline_seconds: float = 6.0
+    recognition_timeout_seconds: float = 4.0
+    recording_hosts: tuple[str, ...] = ("api.twilio.com",)
     demo_csv: Path | None = None
     log_level: str = "INFO"
 
@@ -128,6 +138,17 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         first_timeout_seconds=_int(env, "FIRST_TIMEOUT_SECONDS", 8),
         later_timeout_seconds=_int(env, "LATER_TIMEOUT_SECONDS", 10),
         id_hash_secret=env.get("ID_HASH_SECRET") or _secret_file(var_dir, "id_hash_secret"),
+        speech=env.get("SPEECH", "auto"),
+        models_dir=Path(env.get("MODELS_DIR") or PROJECT_ROOT / "models").resolve(),
+        vosk_model=env.get("VOSK_MODEL", "vosk-model-small-cn-0.22"),
+        grammars_dir=Path(env.get("GRAMMARS_DIR") or PROJECT_ROOT / "grammars").resolve(),
+        recognition_workers=_int(env, "RECOGNITION_WORKERS", 0),
+        record_silence_seconds=_int(env, "RECORD_SILENCE_SECONDS", 3),
+        record_max_seconds=_int(env, "RECORD_MAX_SECONDS", 10),
+        recording_deadline_seconds=float(env.get("RECORDING_DEADLINE_SECONDS") or 6.0),
+        recognition_timeout_seconds=float(env.get("RECOGNITION_TIMEOUT_SECONDS") or 4.0),
+        recording_hosts=tuple(h.strip() for h in (env.get("RECORDING_HOSTS") or "api.twilio.com").split(",")
+                              if h.strip()),
         demo_csv=Path(demo_csv) if demo_csv else PROJECT_ROOT / "flows" / "demo_matters.csv",
         log_level=env.get("LOG_LEVEL", "INFO"),
     )

@@ -16,6 +16,7 @@ from ivr.db.schema import make_engine, session_factory, upgrade
 from ivr.engine.interpreter import Engine
 from ivr.engine.policy import Policy
 from ivr.flow.loader import Flow, load_flow
+from ivr.hearing import Hearing
 from ivr.importer import import_matters
 from ivr.prompts.render import PromptRenderer
 from ivr.prompts.store import PromptStore
@@ -40,6 +41,7 @@ class Runtime:
     store: PromptStore
     calls: CallService
     clock: Clock
+    hearing: Hearing | None = None
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: bool = True) -> Runtime:

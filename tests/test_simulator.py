@@ -408,10 +408,15 @@ def test_gather_input_written_as_a_python_list_is_bad_twiml():
         make_sim(app).place_call(CALLER, NUMBER)
 
 
-def test_record_is_not_supported_yet():
-    app = FakeTwilioApp({"/twilio/voice": twiml("<Say>Leave a message.</Say><Record/>"),
+def test_unsimulated_verbs_and_record_attributes_raise():
+    # <Record> itself is simulated (tests/test_simulator_record.py); these are not.
+    app = FakeTwilioApp({"/twilio/voice": twiml('<Say>Hi.</Say><Connect><Stream url="wss://x"/></Connect>'),
                          "/twilio/status": ""})
-    with pytest.raises(SimulatorError, match="<Record> is not yet supported"):
+    with pytest.raises(SimulatorError, match="<Connect> is not yet supported"):
+        make_sim(app).place_call(CALLER, NUMBER)
+    app = FakeTwilioApp({"/twilio/voice": twiml('<Record recordingStatusCallback="/rs"/>'),
+                         "/twilio/status": ""})
+    with pytest.raises(SimulatorError, match="recordingStatusCallback> is not yet supported"):
         make_sim(app).place_call(CALLER, NUMBER)
 
 

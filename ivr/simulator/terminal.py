@@ -7,7 +7,8 @@ Works with a keyboard or with input from a pipe (no tty needed)::
 Commands (one per line):
 
     1 2 3 ... * #   press those keys (several at once is fine: 1234#)
-    (empty line)    stay silent: the pending Gather times out (time passes)
+    "words          speak to a pending <Record> (also: say words), e.g. say 我要查一查
+    (empty line)    stay silent: the pending Gather times out, a Record ends silent
     w 30            wait 30 seconds (in a queue, on hold, or silent)
     op              an operator answers (the caller in a queue is bridged)
     end [secs]      the operator hangs up (after secs of conversation)
@@ -25,15 +26,18 @@ from .twilio_sim import Heard, SimCall, SimulatorError, TwilioSimulator
 __all__ = ["run_terminal_call", "HELP_TEXT"]
 
 HELP_TEXT = (
-    "keys: digits * # (e.g. 1234#) | empty line: silence | w 30: wait 30 s | "
+    "keys: digits * # (e.g. 1234#) | \"words or say words: speak to a recording (e.g. say 我要查一查) | "
+    "empty line: silence | w 30: wait 30 s | "
     "op: operator answers | end: operator hangs up | h/q: hang up | ?: help"
 )
+_SPEAK_QUOTES = ('"', "\N{LEFT DOUBLE QUOTATION MARK}")
 
 _VERB_PREFIX = {
     "say": "\N{SPEAKER WITH THREE SOUND WAVES} ",
     "play": "\N{SPEAKER WITH THREE SOUND WAVES} ",
     "dial": "\N{BLACK TELEPHONE} dialing ",
     "bridge": "\N{BUST IN SILHOUETTE} ",
+    "beep": "\N{SPEAKER WITH THREE SOUND WAVES} ",
     "application-error": "\N{WARNING SIGN} ",
 }
 
@@ -55,6 +59,9 @@ def _status_line(call: SimCall) -> str | None:
     gather = call.pending_gather
     if gather is not None:
         return f"   [keys? {gather.hint()}]"
+    record = call.pending_record
+    if record is not None:
+        return f"   [recording: {record.hint()}]"
     if call.state == "queued":
         queue = call.queue
         where = f"position {call.queue_position} of {queue.size}" if queue else ""
@@ -146,12 +153,21 @@ def run_terminal_call(
 
 def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], default_wait: float) -> None:
     lowered = command.lower()
-    if lowered in ("?", "help"):
+    if command.startswith(_SPEAK_QUOTES) or lowered.startswith("say ") or lowered == "say":
+        text = command[1:] if command.startswith(_SPEAK_QUOTES) else command[3:]
+        text = text.strip().strip('"\N{LEFT DOUBLE QUOTATION MARK}\N{RIGHT DOUBLE QUOTATION MARK}').strip()
+        if not text:
+            print_fn('usage: "words  or  say words')
+        elif call.pending_record is None:
+            print_fn("(nothing is recording: no one hears speech here; use keys)")
+        else:
+            call.speak(text)
+    elif lowered in ("?", "help"):
         print_fn(HELP_TEXT)
     elif lowered in ("h", "q", "hangup", "quit"):
         call.hangup()
     elif lowered == "":
-        if call.pending_gather is not None:
+        if call.pending_gather is not None or call.pending_record is not None:
             call.silence()
         elif call.state in ("bridged", "queued"):
             call.wait(default_wait)

@@ -573,6 +573,7 @@ class SimCall:
         self.errors: list[SimError] = []
         self.warnings: list[str] = []
         self.ignored_keys: list[str] = []
+        self.recordings: list[SimRecording] = []
         self.state = "ringing"      # ringing, in-progress, queued, bridged, completed
         self.ended_by: str | None = None
         self.final_status: str | None = None
@@ -583,6 +584,8 @@ class SimCall:
         self._frame: _Frame | None = None
         self._gather: PendingGather | None = None
         self._gather_frame: _Frame | None = None
+        self._record: PendingRecord | None = None
+        self._record_frame: _Frame | None = None
         self._membership: _Membership | None = None
         self._bridge: _Membership | None = None
         self._documents = 0
@@ -600,6 +603,11 @@ class SimCall:
     def pending_gather(self) -> PendingGather | None:
         """The <Gather> waiting for input, or None."""
         return self._gather
+
+    @property
+    def pending_record(self) -> PendingRecord | None:
+        """The <Record> waiting for the caller, or None."""
+        return self._record
 
     @property
     def queue(self) -> SimQueue | None:
@@ -635,7 +643,10 @@ class SimCall:
         Keys go to the pending <Gather>; keys left over after it completes go to
         the next one (type-ahead). Keys pressed while no Gather listens are
         dropped, as Twilio drops them, and noted in :attr:`ignored_keys`.
-        Returns what was heard as a result.
+        While a <Record> waits, the first key of its finishOnKey ends the
+        recording (nothing was said: an empty recording, see
+        ``post_empty_recordings``); other keys are only tones in the recording
+        (noted in :attr:`ignored_keys`). Returns what was heard as a result.
         """
         self._require_active()
         bad = [k for k in keys if k not in DTMF_KEYS]
@@ -645,6 +656,13 @@ class SimCall:
         for key in keys:
             if not self.ended and self._gather is None and self.state == "queued":
                 self._advance_wait_loop()
+            if not self.ended and self._record is not None:
+                if key in self._record.finish_on_key:
+                    self._record_finish(0.0, 0.0, None, None, "key", key)
+                    self._run()
+                else:
+                    self.ignored_keys.append(key)
+                continue
             if self.ended or self._gather is None:
                 self.ignored_keys.append(key)
                 continue
@@ -653,15 +671,86 @@ class SimCall:
         return self.heard[mark:]
 
     def silence(self) -> list[Heard]:
-        """The caller says and presses nothing: the pending <Gather> times out."""
+        """The caller says and presses nothing: the pending <Gather> times out.
+
+        At a <Record>: ``timeout`` seconds of silence pass; the recording is
+        silent, Twilio does not store it (warning 16102) and does not request
+        the action URL: the call goes on with the verb after <Record>.
+        """
         self._require_active()
         mark = self._mark_input()
+        if self._record is not None:
+            self._record_silence()
+            self._run()
+            return self.heard[mark:]
         if self._gather is None and self.state == "queued":
             self._advance_wait_loop()
         if self._gather is None:
-            raise self._error(f"no <Gather> is waiting for input (call state {self.state}); "
+            raise self._error(f"no <Gather> or <Record> is waiting for input (call state {self.state}); "
                               "use wait(seconds) to let time pass")
         self._gather_timeout()
+        self._run()
+        return self.heard[mark:]
+
+    def speak(self, text: str | None = None, *, audio: bytes | None = None,
+              seconds: float | None = None, then: str | None = None) -> list[Heard]:
+        """The caller speaks to the pending <Record>.
+
+        The recording holds ``audio`` (WAV bytes) if given, else a transcript WAV
+        carrying ``text`` (:func:`~ivr.telephony.transcript_wav.write_transcript_wav`),
+        else plain silence-as-audio (indistinct speech). Speech lasts ``seconds``,
+        else the WAV's own length (``audio`` without ``text``), else an estimate
+        from ``text``; recording stops at ``maxLength`` (a transcript is then cut
+        in proportion: the caller's last words are lost).
+
+        ``then`` says how the recording ends:
+
+        * ``None``: the caller falls silent; after ``timeout`` seconds Twilio
+          ends the recording (time passes) and requests the action URL;
+        * a key of ``finishOnKey``: the key ends it at once (``Digits=<key>``);
+          a key not in finishOnKey is only a tone and silence ends it;
+        * ``"hangup"``: the caller hangs up; the action URL is requested with
+          ``Digits=hangup`` (its TwiML is not run) and the call ends.
+
+        The action gets RecordingUrl (no extension), RecordingSid and
+        RecordingDuration (whole seconds). Returns what was heard as a result.
+        """
+        self._require_active()
+        if then is not None and then != "hangup" and (len(then) != 1 or then not in DTMF_KEYS):
+            raise ValueError(f"then must be None, 'hangup' or one DTMF key, got {then!r}")
+        if seconds is not None and seconds < 0:
+            raise ValueError("seconds cannot be negative")
+        record = self._record
+        if record is None:
+            raise self._error(f"no <Record> is waiting for the caller to speak (call state {self.state})")
+        mark = self._mark_input()
+        if seconds is not None:
+            speech = float(seconds)
+        elif audio is not None and text is None:
+            speech = _wav_seconds(audio)
+        else:
+            speech = estimate_speech_seconds(text)
+        max_length = float(record.max_length)
+        if then is not None and then != "hangup" and then not in record.finish_on_key:
+            self.ignored_keys.append(then)      # a tone in the recording; silence ends it
+            then = None
+        if speech >= max_length:
+            if then is not None and then != "hangup":
+                self.ignored_keys.append(then)  # pressed after maxLength ended the recording
+            self._record_finish(max_length, max_length, text, audio, "max-length", None,
+                                speech=speech)
+            self._run()
+            if then == "hangup" and not self.ended:
+                self.hangup()
+            return self.heard[mark:]
+        if then == "hangup":
+            self._record_finish(speech, speech, text, audio, "hangup", "hangup")
+        elif then is not None:
+            self._record_finish(speech, speech, text, audio, "key", then)
+        else:
+            elapsed = min(speech + record.timeout, max_length)
+            recorded = speech if record.trim == "trim-silence" else elapsed
+            self._record_finish(elapsed, recorded, text, audio, "silence", None)
         self._run()
         return self.heard[mark:]
 
@@ -669,7 +758,8 @@ class SimCall:
         """Let ``seconds`` of virtual time pass with the caller silent.
 
         In a queue the wait loop runs (waitUrl documents, one after another);
-        a pending <Gather> times out as often as the time allows; while bridged
+        a pending <Gather> times out (a <Record> ends silent) as often as the
+        time allows; while bridged
         to an operator the conversation goes on.
         """
         self._require_active()
@@ -683,6 +773,10 @@ class SimCall:
                 raise self._error("wait() made no progress")
             if self._gather is not None:
                 self._gather_timeout()
+                self._run(deadline)
+                continue
+            if self._record is not None:
+                self._record_silence()
                 self._run(deadline)
                 continue
             if self.state == "bridged":
@@ -719,11 +813,21 @@ class SimCall:
             self._run()
 
     def hangup(self) -> None:
-        """The caller hangs up."""
+        """The caller hangs up.
+
+        During a <Record> the recording is empty (nothing was said): like any
+        empty recording it is not posted unless ``post_empty_recordings``; then
+        the action URL gets ``Digits=hangup``. Use ``speak(text, then="hangup")``
+        for a caller who speaks and hangs up.
+        """
         if self.ended:
             return
         self._mark_input()
         self._gather = None
+        if self._record is not None:
+            self._record_finish(0.0, 0.0, None, None, "hangup", "hangup")
+            if self.ended:
+                return
         if self._membership is not None:
             membership = self._leave_queue_membership()
             self._notify_dequeue("hangup", membership, call_status="completed")
@@ -787,6 +891,8 @@ class SimCall:
         self._require_active()
         mark = self._mark_input()
         self._gather = None
+        self._record = None             # a recording in progress is dropped (unverified)
+        self._record_frame = None
         if self._membership is not None:
             membership = self._leave_queue_membership()
             self._notify_dequeue("redirected", membership)
@@ -1009,6 +1115,7 @@ class SimCall:
     def _twiml_error(self, frame: _Frame, detail: str) -> None:
         """A verb that cannot run where it stands (found while executing)."""
         self._gather = None
+        self._record = None
         self._frame = None
         result = self._fail("schema", frame.url, ERR_SCHEMA, detail, frame.context, twiml=True)
         if result is not None:
@@ -1043,6 +1150,8 @@ class SimCall:
         if self._membership is not None:
             self._leave_queue_membership()
         self._gather = None
+        self._record = None
+        self._record_frame = None
         self._frame = None
         self.state = "completed"
         self.ended_by = reason
@@ -1070,7 +1179,8 @@ class SimCall:
         clock = self.sim.clock
         steps = 0
         while True:
-            if self.ended or self._gather is not None or self.state == "bridged":
+            if self.ended or self._gather is not None or self._record is not None \
+                    or self.state == "bridged":
                 return
             steps += 1
             if steps > 100000:
@@ -1279,6 +1389,108 @@ class SimCall:
         self._gather_frame = None
         self._frame = frame
 
+    # Record
+
+    def _verb_record(self, verb: ET.Element, frame: _Frame) -> None:
+        attrs = dict(verb.attrib)
+        for name in RECORD_UNSUPPORTED_ATTRIBUTES:
+            if name in attrs:
+                raise self._error(f"<Record {name}> is not yet supported by the simulator ({frame.url})")
+        transcribe = attrs.get("transcribe", "false").strip().lower()
+        if transcribe == "true":
+            raise self._error(f"<Record transcribe=\"true\"> is not yet supported by the simulator ({frame.url})")
+        if transcribe != "false":
+            self.warnings.append(f"<Record transcribe={attrs['transcribe']!r}> is not true/false; ignored")
+        timeout = self._int_attr(verb, "timeout", 5, minimum=1)
+        max_length = self._int_attr(verb, "maxLength", RECORD_DEFAULT_MAX_LENGTH, minimum=1)
+        finish = attrs.get("finishOnKey", RECORD_DEFAULT_FINISH_KEYS)
+        if any(ch not in DTMF_KEYS for ch in finish):
+            self.warnings.append(f"<Record finishOnKey={finish!r}> is invalid; using {RECORD_DEFAULT_FINISH_KEYS!r}")
+            finish = RECORD_DEFAULT_FINISH_KEYS
+        beep_raw = attrs.get("playBeep", "true").strip().lower()
+        if beep_raw not in ("true", "false"):
+            self.warnings.append(f"<Record playBeep={attrs['playBeep']!r}> is not true/false; beeping")
+            beep_raw = "true"
+        trim = attrs.get("trim", "trim-silence").strip()
+        if trim not in ("trim-silence", "do-not-trim"):
+            self.warnings.append(f"<Record trim={trim!r}> is invalid; using 'trim-silence'")
+            trim = "trim-silence"
+        method = attrs.get("method", "POST").upper()
+        action = urljoin(frame.url, attrs["action"]) if attrs.get("action") else frame.url
+        if beep_raw == "true":
+            self._hear(Heard("beep", None, context=frame.context))
+            self.sim.clock.advance(BEEP_SECONDS)
+        self._record = PendingRecord(
+            action=action, method=method, timeout=timeout, max_length=max_length,
+            finish_on_key=finish, play_beep=beep_raw == "true", trim=trim, attributes=attrs,
+            started_at=self.sim.clock.elapsed - self.started_at, context=frame.context,
+        )
+        self._record_frame = frame
+
+    def _record_silence(self) -> None:
+        """Nothing said: the silence timeout ends an empty recording; the next verb runs."""
+        record, frame = self._record, self._record_frame
+        assert record is not None and frame is not None
+        self._record = None
+        self._record_frame = None
+        self.sim.clock.advance(min(record.timeout, record.max_length))
+        self.warnings.append(f"Twilio warning {WARN_RECORDING_SILENT}: the recording was silent and not "
+                             "stored; the action URL was not requested, the next verb runs")
+        self._frame = frame
+
+    def _record_finish(self, elapsed: float, recorded: float, text: str | None, audio: bytes | None,
+                       ended_by: str, digits: str | None, *, speech: float | None = None) -> None:
+        """End the pending recording after ``elapsed`` seconds, ``recorded`` of them kept."""
+        record, frame = self._record, self._record_frame
+        assert record is not None and frame is not None
+        self._record = None
+        self._record_frame = None
+        if elapsed > 0:
+            self.sim.clock.advance(elapsed)
+        if recorded <= 0 and text is None and audio is None and not self.sim.post_empty_recordings:
+            # Twilio: "if Twilio receives an empty recording, it will not make a request
+            # to the action URL. The current call flow will continue with the next verb."
+            how = f"Digits={digits}" if digits else ended_by
+            self.warnings.append(f"empty recording ({how}): not stored, the action URL was not requested")
+            if ended_by == "hangup":
+                self._end("caller_hangup")
+            else:
+                self._frame = frame
+            return
+        if text is not None and ended_by == "max-length" and speech and speech > recorded:
+            text = text[: int(len(text) * recorded / speech)]        # the last words are cut off
+        if audio is not None:
+            data = bytes(audio)
+        elif text is not None:
+            data = write_transcript_wav(text, recorded)
+        else:
+            data = _silent_wav(recorded)
+        sid = self.sim.new_sid("RE")
+        recording = SimRecording(
+            sid=sid, url=self.sim.recording_url(sid), call_sid=self.call_sid, duration=recorded,
+            data=data, text=text, ended_by=ended_by, digits=digits,
+            at=self.sim.clock.elapsed - self.started_at, posted=True,
+        )
+        self.recordings.append(recording)
+        self.sim.recordings[sid] = recording
+        if self.sim.recording_server is not None:
+            self.sim.recording_server.add(sid, data)
+        params = {
+            "RecordingUrl": recording.url,
+            "RecordingSid": sid,
+            "RecordingDuration": recording.duration_param,
+        }
+        if digits:
+            params["Digits"] = digits
+        if ended_by == "hangup":
+            # The caller is gone: the action is requested, its TwiML cannot run.
+            request = self._base_params(call_status="completed")
+            request.update(params)
+            self._send("record_action", record.action, record.method, request)
+            self._end("caller_hangup")
+            return
+        self._goto("record_action", record.action, record.method, params, context=record.context)
+
     # Redirect / Hangup / Reject
 
     def _verb_redirect(self, verb: ET.Element, frame: _Frame) -> None:
@@ -1464,9 +1676,30 @@ def _validate(root: ET.Element) -> str | None:
             for child in verb:
                 if child.tag not in DIAL_NOUNS:
                     return f"<{child.tag}> cannot be nested in <Dial>"
-        elif tag in ("Play", "Pause", "Redirect", "Hangup", "Reject", "Leave") and len(verb):
+        elif tag in ("Play", "Pause", "Redirect", "Hangup", "Reject", "Leave", "Record") and len(verb):
             return f"<{tag}> cannot contain <{verb[0].tag}>"
     return None
+
+
+def _silent_wav(seconds: float) -> bytes:
+    """8 kHz 16-bit mono silence (audio without a transcript)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * int(8000 * max(seconds, 0.0)))
+    return buffer.getvalue()
+
+
+def _wav_seconds(data: bytes) -> float:
+    """Length of a WAV file in seconds (the speech estimate for unreadable audio)."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            rate = wav.getframerate()
+            return wav.getnframes() / rate if rate else estimate_speech_seconds(None)
+    except (wave.Error, EOFError, ValueError):
+        return estimate_speech_seconds(None)
 
 
 def _is_network_error(exc: BaseException) -> bool:

@@ -17,10 +17,12 @@ from ivr.engine.actions import Prompt, Turn
 from ivr.privacy import mask_phone
 from ivr.runtime import Runtime
 from ivr.scheduling.hours import is_open
-from ivr.telephony.twiml import TurnUrls, add_speech, render_turn
+from ivr.telephony.recordings import fetch_recording
+from ivr.telephony.twiml import Listening, TurnUrls, add_speech, render_turn
 
 log = logging.getLogger(__name__)
 MAX_PARAM = 64
+MAX_URL = 512
 
 
 def _rt() -> Runtime:
@@ -32,7 +34,8 @@ def _xml(body: str) -> Response:
 
 
 def _param(name: str) -> str:
-    return (request.form.get(name) or "")[:MAX_PARAM]
+    limit = MAX_URL if name == "RecordingUrl" else MAX_PARAM
+    return (request.form.get(name) or "")[:limit]
 
 
 def _number(name: str, default: int) -> int:
@@ -42,7 +45,10 @@ def _number(name: str, default: int) -> int:
 
 def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
     base = rt.settings.public_base_url
-    return lambda turn, number: render_turn(turn, rt.store, TurnUrls(base, number))
+    listening = Listening(enabled=rt.hearing is not None and rt.hearing.enabled,
+                          first_silence=rt.settings.record_silence_seconds,
+                          max_seconds=rt.settings.record_max_seconds)
+    return lambda turn, number: render_turn(turn, rt.store, TurnUrls(base, number), listening)
 
 
 def _error_twiml(rt: Runtime, call_sid: str, note: str) -> Response:
@@ -88,6 +94,25 @@ def _guarded(handler: Callable[[Runtime, str], str]) -> Response:
         return _error_twiml(rt, call_sid, f"{request.path} failed")
 
 
+def _listen(rt: Runtime, call_sid: str, token: int | None) -> ev.Event:
+    """Fetch and understand the recording; anything short of an answer counts as no input."""
+    step = rt.calls.current_step(call_sid, token)
+    if step is None or rt.hearing is None or not rt.hearing.enabled:
+        return ev.NoInput()
+    settings = rt.settings
+    audio = fetch_recording(_param("RecordingUrl")[:MAX_URL], settings.twilio_account_sid,
+                            settings.twilio_auth_token, settings.recording_deadline_seconds,
+                            settings.recording_hosts)
+    if audio is None:
+        return ev.NoInput()
+    grammar, language = step
+    heard = rt.hearing.hear(audio, grammar, language, timeout=settings.recognition_timeout_seconds)
+    if heard is None:
+        log.info("call %s: nothing usable recognised", call_sid)
+        return ev.NoInput()
+    return heard
+
+
 def _turn_token() -> int | None:
     raw = request.args.get("t", "")
     return int(raw) if raw.isdigit() else None
@@ -120,6 +145,19 @@ def create_blueprint() -> Blueprint:
             digits = request.form.get("Digits")
             event: ev.Event = ev.KeysPressed(digits[:MAX_PARAM + 1]) if digits else ev.NoInput()
             return rt.calls.turn(call_sid, _turn_token(), event, _renderer(rt))
+        return _guarded(answer)
+
+    @bp.post("/heard")
+    def heard() -> Response:
+        """The <Record> action: a key that ended the recording, or the recording itself."""
+        def answer(rt: Runtime, call_sid: str) -> str:
+            digits = _param("Digits")
+            token = _turn_token()
+            if digits == "hangup":
+                return str(VoiceResponse().to_xml())
+            if digits:
+                return rt.calls.turn(call_sid, token, ev.KeysPressed(digits), _renderer(rt))
+            return rt.calls.turn(call_sid, token, _listen(rt, call_sid, token), _renderer(rt))
         return _guarded(answer)
 
     @bp.post("/queue/wait")

@@ -21,6 +21,10 @@ class TurnUrls:
         return f"{self.base}/twilio/turn?t={self.turn}"
 
     @property
+    def heard(self) -> str:
+        return f"{self.base}/twilio/heard?t={self.turn}"
+
+    @property
     def queue_done(self) -> str:
         return f"{self.base}/twilio/queue/done?t={self.turn}"
 
@@ -42,10 +46,38 @@ def add_speech(target: VoiceResponse | Gather, speech: list[Speech], store: Prom
             target.play(base + audible.path)
 
 
-def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls) -> str:
+@dataclass(frozen=True)
+class Listening:
+    """How speech is captured in webhook mode: <Record> after the prompt, twice (see below)."""
+
+    enabled: bool = False
+    first_silence: int = 3  # seconds of silence that end a first recording
+    max_seconds: int = 10  # an answer is short
+
+
+def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: PromptStore,
+                         urls: TurnUrls, listening: Listening) -> None:
+    """Keys barge in during the prompt (a 1 s <Gather>); then the answer is recorded, with any
+    key ending the recording.  A silent recording is not stored and Twilio goes on with the next
+    verb, so a second, longer <Record> makes the whole no-input wait as long as the keys-only one
+    before the final <Redirect> reports no input."""
+    gather = response.gather(input="dtmf", num_digits=1, timeout=1, finish_on_key="", action=urls.answer,
+                             method="POST")
+    add_speech(gather, turn.speech, store, urls.base)
+    second_silence = max(wait.timeout - 1 - listening.first_silence, 2)
+    for silence in (listening.first_silence, second_silence):
+        response.record(action=urls.heard, method="POST", timeout=silence, max_length=listening.max_seconds,
+                        play_beep=False, finish_on_key="0123456789*#", trim="trim-silence")
+    response.redirect(urls.answer, method="POST")
+
+
+def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls, listening: Listening = Listening()) -> str:
     response = VoiceResponse()
     wait = turn.wait
-    if isinstance(wait, Ask):
+    if isinstance(wait, Ask) and listening.enabled and wait.grammar and wait.max_digits == 1 \
+            and not wait.finish_on_key:
+        render_listening_ask(response, turn, wait, store, urls, listening)
+    elif isinstance(wait, Ask):
         # Prompts go inside <Gather> so a key press interrupts them (keys-only barge-in).
         # With a finish key the entry ends on # (a numDigits cut-off would let that # fall into
         # the next question); without one, the entry ends at its length.
