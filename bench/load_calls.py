@@ -392,7 +392,10 @@ def server_log_errors(text: str) -> tuple[int, Counter]:
 def db_summary(db_path: Path) -> dict:
     if not db_path.exists():
         return {}
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return {"error": str(exc)}
     try:
         bookings = dict(con.execute("SELECT status, count(*) FROM bookings GROUP BY status").fetchall())
         per_slot = con.execute("SELECT slot_start, count(*) FROM bookings WHERE status='open' "
@@ -400,18 +403,21 @@ def db_summary(db_path: Path) -> dict:
         sessions = con.execute("SELECT count(*) FROM call_sessions").fetchone()[0]
         return {"call_sessions": sessions, "bookings": bookings,
                 "open_per_slot": {str(s): n for s, n in per_slot}}
+    except sqlite3.Error as exc:
+        return {"error": str(exc)}
     finally:
         con.close()
 
 
 def markdown_table(result: dict) -> str:
     head = ("| calls | workers | think s | calls done | turns | wall s | turns/s | p50 ms | p95 ms "
-            "| p99 ms | max ms | errors | CPU calib ms |")
+            "| p99 ms | max ms | errors (turns/calls) | CPU calib ms |")
     sep = "|" + "---|" * 13
     r = result
     row = (f"| {r['calls']} | {r['workers']} | {r['think_s']} | {r['calls_done']} | {r['turns']} "
            f"| {r['wall_s']} | {r['turns_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
-           f"| {r['max_ms']} | {r['errors']} | {r['calibration_ms'][0]}/{r['calibration_ms'][1]} |")
+           f"| {r['max_ms']} | {r['failed_turns']}/{r['failed_calls']} "
+           f"| {r['calibration_ms'][0]}/{r['calibration_ms'][1]} |")
     lines = [head, sep, row, "", "| endpoint | turns | p50 ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
     for path, s in r["by_endpoint"].items():
         lines.append(f"| {path} | {s['turns']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} |")
@@ -504,6 +510,10 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds = 1000 if args.duration else 3
     if not 0 <= args.ramp <= 300:
         raise SystemExit("--ramp must be 0..300 seconds")
+    if not 0 <= args.warmup <= 10:
+        raise SystemExit("--warmup must be 0..10")
+    if not 1 <= args.workers <= 16:
+        raise SystemExit("--workers must be 1..16")
     if not 1 <= args.calls <= 500:
         raise SystemExit("--calls must be 1..500")
     if not 1 <= args.rounds <= 1000:
@@ -604,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         sys_after = sum(Server.cpu_times(pid)[1] for pid in server.pids())
         busy_after = system_busy_seconds()
         recorder.enabled = False
+        server_alive = server.proc is not None and server.proc.poll() is None
         calib_after = calibrate()
     except KeyboardInterrupt:
         interrupted = True
@@ -638,11 +649,12 @@ def main(argv: list[str] | None = None) -> int:
         "host_cpus": os.cpu_count(), "python": platform.python_version(),
         "calls": args.calls, "rounds": args.rounds, "duration_s": args.duration, "ramp_s": args.ramp,
         "workers": args.workers,
-        "threads_per_worker": 8, "think_s": f"{args.think[0]:g}-{args.think[1]:g}" if args.think[1] else "0",
+        "threads_per_worker_in_ivr_serve": 8, "think_s": f"{args.think[0]:g}-{args.think[1]:g}" if args.think[1] else "0",
         "calls_done": len(results), "turns": len(samples), "wall_s": round(wall, 2),
         "turns_per_s": round(len(samples) / wall, 1) if wall > 0 else 0.0,
         **summary,
         "errors": len([s for s in samples if s[4]]) + calls_with_problem,
+        "failed_turns": len([s for s in samples if s[4]]), "failed_calls": calls_with_problem,
         "turn_errors": dict(turn_errors), "call_problems": dict(flow_problems), "sim_errors": dict(sim_errors),
         "server_log_error_lines": log_error_lines,
         "server_log_errors": dict(log_shapes.most_common(10)),
@@ -656,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
                   "other": round(max(0.0, busy_after - busy_before - client_cpu - sum(server_cpu.values())), 2),
                   "capacity": round(wall * (os.cpu_count() or 1), 2)},
         "calibration_ms": [calib_before, calib_after],
-        "db": db_info, "interrupted": interrupted,
+        "db": db_info, "interrupted": interrupted, "server_alive_at_end": server_alive,
     }
     print()
     print(markdown_table(result))
@@ -664,12 +676,14 @@ def main(argv: list[str] | None = None) -> int:
     cpu = result["cpu_s"]
     print(f"outcomes: {result['outcomes']}; CPU s: client {cpu['client']}, server {cpu['server_total']} "
           f"{server_cpu}, other processes {cpu['other']} (of {cpu['capacity']} available)")
-    if cpu["other"] > 0.1 * cpu["capacity"]:
+    if cpu["other"] > max(1.0, 0.1 * cpu["capacity"]):
         print(f"WARNING: other processes used {cpu['other']} CPU s during the run "
               f"({100 * cpu['other'] / cpu['capacity']:.0f}% of the machine): latencies are not clean",
               flush=True)
     if db_info:
         print(f"database: {db_info}")
+    if not server_alive:
+        print("SERVER DIED during the run; last log lines:\n" + "\n".join(log_text.splitlines()[-20:]))
     for title, counter in (("turn errors", turn_errors), ("call problems", flow_problems),
                            ("simulator errors", sim_errors), ("server log errors", log_shapes)):
         if counter:

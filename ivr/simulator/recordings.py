@@ -94,7 +94,8 @@ class RecordingServer:
             return self
         server = ThreadingHTTPServer((self.host, 0), _make_handler(self))
         server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, name="sim-recording-server", daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name="sim-recording-server", daemon=True)
         thread.start()
         self._server, self._thread = server, thread
         return self

@@ -1116,6 +1116,7 @@ class SimCall:
         """A verb that cannot run where it stands (found while executing)."""
         self._gather = None
         self._record = None
+        self._record_frame = None
         self._frame = None
         result = self._fail("schema", frame.url, ERR_SCHEMA, detail, frame.context, twiml=True)
         if result is not None:

@@ -360,6 +360,8 @@ def _download(url: str, dest: Path, expected_size: int, expected_sha256: str, ti
             os.fsync(out.fileno())
     except ModelInstallError:
         raise
+    except urllib.error.HTTPError as exc:
+        raise ModelInstallError(f"download refused: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise ModelInstallError(f"download failed after {received:,} bytes: {reason}") from exc
@@ -385,8 +387,8 @@ def _safe_members(zf: zipfile.ZipFile, limit: int) -> list[zipfile.ZipInfo]:
         if (not name or name.startswith(("/", "\\")) or ".." in parts
                 or (parts and re.match(r"^[A-Za-z]:", parts[0])) or "\x00" in name):
             raise ModelInstallError(f"unsafe path in archive: {name!r}")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip records no file type
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise ModelInstallError(f"archive entry is not a plain file or folder: {name!r}")
         total += info.file_size
         if total > limit:

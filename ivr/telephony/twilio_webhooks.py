@@ -46,7 +46,7 @@ def _number(name: str, default: int) -> int:
 def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
     base = rt.settings.public_base_url
     listening = Listening(enabled=rt.hearing is not None and rt.hearing.enabled,
-                          first_silence=rt.settings.record_silence_seconds,
+                          record_silence=rt.settings.record_silence_seconds,
                           max_seconds=rt.settings.record_max_seconds)
     return lambda turn, number: render_turn(turn, rt.store, TurnUrls(base, number), listening)
 

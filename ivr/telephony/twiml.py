@@ -48,27 +48,30 @@ def add_speech(target: VoiceResponse | Gather, speech: list[Speech], store: Prom
 
 @dataclass(frozen=True)
 class Listening:
-    """How speech is captured in webhook mode: <Record> after the prompt, twice (see below)."""
+    """How speech is captured in webhook mode (see render_listening_ask)."""
 
     enabled: bool = False
-    first_silence: int = 3  # seconds of silence that end a first recording
+    record_silence: int = 3  # seconds of silence that end a recorded answer
     max_seconds: int = 10  # an answer is short
 
 
 def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: PromptStore,
                          urls: TurnUrls, listening: Listening) -> None:
-    """Keys barge in during the prompt (a 1 s <Gather>); then the answer is recorded, with any
-    key ending the recording.  A silent recording is not stored and Twilio goes on with the next
-    verb, so a second, longer <Record> makes the whole no-input wait as long as the keys-only one
-    before the final <Redirect> reports no input."""
+    """Prompt (keys barge in), then record the spoken answer, then keep listening for keys.
+
+    Twilio drops a silent recording and goes on with the next verb, so silence falls through to
+    a plain key <Gather> that reports no input when it ends: the whole wait stays as long as in
+    keys-only mode, and a key still works at every moment.
+    """
     gather = response.gather(input="dtmf", num_digits=1, timeout=1, finish_on_key="", action=urls.answer,
                              method="POST")
     add_speech(gather, turn.speech, store, urls.base)
-    second_silence = max(wait.timeout - 1 - listening.first_silence, 2)
-    for silence in (listening.first_silence, second_silence):
-        response.record(action=urls.heard, method="POST", timeout=silence, max_length=listening.max_seconds,
-                        play_beep=False, finish_on_key="0123456789*#", trim="trim-silence")
-    response.redirect(urls.answer, method="POST")
+    response.record(action=urls.heard, method="POST", timeout=listening.record_silence,
+                    max_length=listening.max_seconds, play_beep=False, finish_on_key="0123456789*#",
+                    trim="trim-silence")
+    remaining = max(wait.timeout - 1 - listening.record_silence, 2)
+    response.gather(input="dtmf", num_digits=1, timeout=remaining, finish_on_key="", action=urls.answer,
+                    method="POST", action_on_empty_result=True)
 
 
 def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls, listening: Listening = Listening()) -> str:
