@@ -10,6 +10,7 @@ from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 
 from ivr.db.models import CallSession
 from ivr.db.repository import SqlRepository
@@ -40,6 +41,11 @@ class CallService:
             query = query.with_for_update()
         return db.execute(query).scalar_one_or_none()
 
+    @staticmethod
+    def _store(row: CallSession, state: CallState) -> None:
+        row.state = state.to_json()
+        flag_modified(row, "state")  # vars and story were changed in place
+
     def start(self, call_sid: str, caller: str, called: str, render: Render) -> str:
         with self.sessions() as db, db.begin():
             row = self._load(db, call_sid)
@@ -68,7 +74,8 @@ class CallService:
             turn = self.engine.handle(state, event, SqlRepository(db, self.secret), now)
             row.turn += 1
             body = render(turn, row.turn)
-            row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
+            self._store(row, state)
+            row.last_response, row.updated_at = body, to_db(now)
             return body
 
     def current_step(self, call_sid: str, token: int | None) -> tuple[str, str] | None:
@@ -93,7 +100,8 @@ class CallService:
             state = CallState.from_json(row.state)
             now = self.clock()
             turn = self.engine.handle(state, event, SqlRepository(db, self.secret), now)
-            row.state, row.updated_at = state.to_json(), to_db(now)
+            self._store(row, state)
+            row.updated_at = to_db(now)
             return render(turn, row.turn)
 
     def escalate(self, call_sid: str, caller: str, reason: str, render: Render) -> str:
@@ -112,7 +120,8 @@ class CallService:
             turn = self.engine.jump(state, self.engine.flow.person_step, SqlRepository(db, self.secret), now)
             row.turn += 1
             body = render(turn, row.turn)
-            row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
+            self._store(row, state)
+            row.last_response, row.updated_at = body, to_db(now)
             return body
 
     def restart(self, call_sid: str, caller: str, render: Render) -> str:
@@ -126,7 +135,8 @@ class CallService:
             turn = self.engine.jump(state, "main_menu", SqlRepository(db, self.secret), now)
             row.turn += 1
             body = render(turn, row.turn)
-            row.state, row.last_response, row.updated_at = state.to_json(), body, to_db(now)
+            self._store(row, state)
+            row.last_response, row.updated_at = body, to_db(now)
             return body
 
     def end(self, call_sid: str, status: str, duration: int | None) -> None:
@@ -137,5 +147,6 @@ class CallService:
             now = self.clock()
             state = CallState.from_json(row.state)
             self.engine.handle(state, ev.CallEnded(status, duration), SqlRepository(db, self.secret), now)
-            row.state, row.status, row.ended_at = state.to_json(), status, to_db(now)
+            self._store(row, state)
+            row.status, row.ended_at = status, to_db(now)
             row.duration_seconds, row.updated_at = duration, to_db(now)

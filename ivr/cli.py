@@ -38,9 +38,12 @@ def cmd_call(args: argparse.Namespace) -> int:
     else:
         base = (args.url or settings.public_base_url).rstrip("/")
         transport = HttpTransport()
-    sim = TwilioSimulator(transport, base, settings.twilio_auth_token,
-                          account_sid=settings.twilio_account_sid)
-    run_terminal_call(sim, args.caller, settings.twilio_number)
+    from ivr.simulator import RecordingServer
+    # Spoken answers ("say 查一查") become recordings the service fetches, as from Twilio's API.
+    with RecordingServer(settings.twilio_account_sid, settings.twilio_auth_token) as recordings:
+        sim = TwilioSimulator(transport, base, settings.twilio_auth_token,
+                              account_sid=settings.twilio_account_sid, recording_server=recordings)
+        run_terminal_call(sim, args.caller, settings.twilio_number)
     return 0
 
 

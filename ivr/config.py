@@ -147,8 +147,9 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         record_max_seconds=_int(env, "RECORD_MAX_SECONDS", 10),
         recording_deadline_seconds=float(env.get("RECORDING_DEADLINE_SECONDS") or 6.0),
         recognition_timeout_seconds=float(env.get("RECOGNITION_TIMEOUT_SECONDS") or 4.0),
-        recording_hosts=tuple(h.strip() for h in (env.get("RECORDING_HOSTS") or "api.twilio.com").split(",")
-                              if h.strip()),
+        # The demo's terminal phone serves recordings from this machine.
+        recording_hosts=tuple(h.strip() for h in (env.get("RECORDING_HOSTS") or (
+            "api.twilio.com,127.0.0.1" if demo else "api.twilio.com")).split(",") if h.strip()),
         demo_csv=Path(demo_csv) if demo_csv else PROJECT_ROOT / "flows" / "demo_matters.csv",
         log_level=env.get("LOG_LEVEL", "INFO"),
     )

@@ -24,7 +24,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
         try:
-            with rt.db.connect() as conn:
+            with rt.db.connect().execution_options(read_only=True) as conn:
                 conn.execute(text("SELECT 1"))
             database = "ok"
         except Exception as exc:  # noqa: BLE001

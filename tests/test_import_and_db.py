@@ -106,3 +106,27 @@ def test_database_from_an_older_version_upgrades_without_losing_rows(tmp_path: P
         assert conn.execute(text("SELECT case_no FROM matters")).scalar_one() == "20260001"
         assert conn.execute(text("SELECT turn FROM call_sessions WHERE call_sid='CA1'")).scalar_one() == 3
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+
+
+def test_writers_queue_and_a_dropped_session_does_not_block_them(tmp_path: Path) -> None:
+    import gc
+    import threading
+    engine, sessions = _db(tmp_path)
+    sessions().execute(select(Matter)).all()  # a session left to the garbage collector
+    gc.collect()
+    done = threading.Event()
+
+    def write() -> None:
+        with sessions() as db, db.begin():
+            db.execute(text("UPDATE matters SET status = status"))
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    assert done.wait(5), "a writer waited on a lock nobody holds"
+    # and concurrent writers all get through, one at a time
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -101,10 +100,10 @@ def test_validate_checks_the_vocabulary(cn: Vocabulary) -> None:
 
 def test_check_phrases_reports_missing_words(cn: Vocabulary) -> None:
     assert check_phrases(cn, ["是", "我要转人工"]) == []
-    problems = check_phrases(cn, ["是", "我要办护照", "讲慢一点"])
+    problems = check_phrases(cn, ["是", "我要办护照", "讲慢一点", "讲慢一眼"])
     assert len(problems) == 2
-    assert "办护照" in problems[0] and "'讲慢一点'" not in problems[0]
-    assert "讲慢一点" in problems[1] or "慢" not in CN_WORDS
+    assert "'我要办护照'" in problems[0] and "'办护照'" in problems[0]
+    assert "'讲慢一眼'" in problems[1] and "'眼'" in problems[1]
     assert check_phrases(CN_WORDS, ["是"]) == []  # a plain word collection works too
 
 
@@ -140,14 +139,18 @@ def test_korean_test_grammar_is_in_the_model(ko_vocab: Vocabulary) -> None:
 
 
 def test_check_phrases_reports_tokens_the_korean_model_lacks(ko_vocab: Vocabulary) -> None:
-    problems = check_phrases(ko_vocab, ["네", "상담원 연결", "콜센터상담원쀍", "hello"])
+    # The model has nearly every Hangul syllable as a word, but no bare jamo or Latin.
+    problems = check_phrases(ko_vocab, ["네", "상담원 연결", "상담원ㅋ", "hello"])
     assert len(problems) == 2
-    assert "쀍" in problems[0]
-    assert "hello" in problems[1]
+    assert "'ㅋ'" in problems[0]
+    assert "'hello'" in problems[1]
     # A multi-word Korean phrase is segmented into known words.
     assert check_phrases(ko_vocab, ["상담원 연결해 주세요"]) == []
 
 
 def test_check_phrases_accepts_a_model_folder_path() -> None:
-    assert check_phrases(korean_model_dir(), ["네", "아니요"]) == []
-    assert isinstance(as_vocabulary(Path(korean_model_dir())), Vocabulary)
+    # What `python -m ivr grammars check` does: read the word list, no 0.5 GB model load.
+    assert check_phrases(str(korean_model_dir()), ["네", "아니요", "ㅋ"]) == [
+        "'ㅋ': the model has no word for 'ㅋ'"]
+    with pytest.raises(TypeError):
+        as_vocabulary(42)

@@ -1,6 +1,7 @@
 """Database engine creation and schema upgrades (Alembic, run in process)."""
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from alembic import command
@@ -26,12 +27,33 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        lock_path = Path(url.removeprefix("sqlite:///") + ".writers")
+
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn) -> None:
-            # Take the write lock at the start: two workers serving the same call then run
-            # one after the other instead of failing on a stale snapshot.
+            if conn.get_execution_options().get("read_only"):
+                conn.exec_driver_sql("BEGIN")
+                return
+            # Writers queue on a file lock, in arrival order, instead of polling in SQLite's
+            # busy handler (which sleeps up to 100 ms a try and lets late turns overtake).
+            # BEGIN IMMEDIATE then takes the write lock at once: two workers serving the
+            # same call run one after the other instead of failing on a stale snapshot.
+            handle = open(lock_path, "a+b")  # noqa: SIM115 - closed in _release
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            conn.info["writer_lock"] = handle
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        def _release_info(info: dict) -> None:
+            handle = info.pop("writer_lock", None)
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+
+        event.listen(engine, "commit", lambda conn: _release_info(conn.info))
+        event.listen(engine, "rollback", lambda conn: _release_info(conn.info))
+        # A session dropped without commit or rollback is rolled back by the pool, not by
+        # the Connection: release the queue there too, or every later writer would wait.
+        event.listen(engine.pool, "checkin", lambda _dbapi, record: _release_info(record.info))
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -1,8 +1,7 @@
 """Per-call dialog state, stored as JSON in the call_sessions row between turns."""
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 MAX_STORY = 200
@@ -28,12 +27,13 @@ class CallState:
     ended: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A new top-level dict sharing vars and story: cheap, so the caller must mark the
+        stored value as changed (the nested objects may be the very ones it loaded)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CallState":
-        # A deep copy: the caller's dict (an ORM attribute) must not change under it.
-        known = {k: copy.deepcopy(v) for k, v in data.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
     def note(self, kind: str, **details: Any) -> None:

@@ -346,14 +346,17 @@ def _compile(files: dict[str, tuple[Path, GrammarFile]], directory: Path) -> Gra
         out = {strip_fillers(clean(p)) or clean(p) for p in items}
         return sorted((p for p in out if p), key=lambda p: (-len(p), p))
 
+    def clean_list(items: list[str]) -> list[str]:     # carriers: not stripped (好吗 ≠ 好)
+        return sorted({c for c in map(clean, items) if c}, key=lambda p: (-len(p), p))
+
     common_path, common = files[COMMON]
     contexts: dict[str, Context] = {}
     for name, own in CONTEXTS.items():
         path, gf = files[name]
         ctx = Context(name=name, intents=own + COMMON_INTENTS)
-        ctx.own_carriers = norm_list(gf.carriers)
-        ctx.carriers = norm_list(gf.carriers + common.carriers)
-        ctx.ignore = norm_list(gf.ignore + common.ignore)
+        ctx.own_carriers = clean_list(gf.carriers)
+        ctx.carriers = clean_list(gf.carriers + common.carriers)
+        ctx.ignore = clean_list(gf.ignore + common.ignore)
         seen_phrases: dict[str, None] = {}
         for source_path, source in ((path, gf), (common_path, common)):
             for intent, spec in source.intents.items():

@@ -38,7 +38,9 @@ LANGS = ("cmn", "wuu")
 NEG_CHARS = frozenset("不勿覅佛否弗呒")
 NEG_SYLLABLES = frozenset({"bu", "fo", "fou", "fu"})       # after accent folding (wo → fo, wu → fu)
 NEG_TARGETS = ("是", "对", "要", "晓得", "来事", "来三", "小的")  # after a pinyin-only onset like 我
-ECHO_QUESTION = re.compile(r"(是|对|要|好|行|可)(不|勿)(是|对|要|好|行|可以)")
+# echo questions: 是不是 对勿对 (but not 不对不对), and a bare 对吗 / 对伐 / 好伐
+ECHO_QUESTION = re.compile(r"(?<![不勿])(是|对|要|好|行)(不|勿)\1|可不可以")
+ECHO_PARTICLE = re.compile(r"^(是|对|要|好|行|可以)(吗|伐|么|哇)$")
 DIGIT_EDGE_FILLERS = frozenset("嗯恩唔是了吧也")             # dropped at the edges of a number
 
 
@@ -102,6 +104,27 @@ def _spans(text: str, phrases: list[str]) -> list[tuple[int, int]]:
     return [(p, p + len(ph)) for ph in phrases for p in _occurrences(text, ph)]
 
 
+def _prune(hits: list[_Hit], carriers: list[tuple[int, int]]) -> list[_Hit]:
+    """Drop hits that something longer explains: a carrier that strictly contains the hit (你好
+    is not 好), a longer phrase of another intent (取消预约 is not 预约), and fuzzy hits that
+    overlap an exact hit of another intent (for slot values: any exact hit)."""
+    def inside(h: _Hit, s: int, e: int) -> bool:
+        return s <= h.start and h.end <= e and e - s > h.end - h.start
+
+    exact = [h for h in hits if h.level != "fuzzy"]
+    kept = []
+    for h in hits:
+        if any(inside(h, s, e) for s, e in carriers):
+            continue
+        if any(g.key[0] != h.key[0] and inside(h, g.start, g.end) for g in exact):
+            continue
+        if h.level == "fuzzy" and any((g.key != h.key or h.key[1]) and g.start < h.end
+                                      and h.start < g.end for g in exact):
+            continue
+        kept.append(h)
+    return kept
+
+
 class Matcher:
     def __init__(self, grammars: Grammars | str | Path | None = None,
                  thresholds: Thresholds | None = None, weights: Weights | None = None):
@@ -110,7 +133,8 @@ class Matcher:
         self.weights = weights or Weights()
         self._fuzzy: dict[str, tuple[list[Entry], list[str]]] = {}
         for name, ctx in self.grammars.contexts.items():
-            entries = [e for e in ctx.entries if len(e.text) >= 2 and len(e.spell) >= 5]
+            # fuzzy matching never makes a yes: a plain yes must be heard plainly
+            entries = [e for e in ctx.entries if len(e.text) >= 3 and e.intent != "yes"]
             self._fuzzy[name] = (entries, [e.spell for e in entries])
 
     # ------------------------------------------------------------------ public
@@ -127,7 +151,8 @@ class Matcher:
                 candidates.append(digit)
         if not ctx.digits and is_uncertain(norm):
             return Understanding(None, 0.0, {}, "reject", "uncertain")
-        if "no" in ctx.intents and ECHO_QUESTION.search(norm.text):
+        if "no" in ctx.intents and (ECHO_QUESTION.search(norm.text) or ECHO_PARTICLE.match(
+                "".join(c for c in norm.full if c not in INTERJECTIONS))):
             return Understanding(None, 0.0, {}, "reject", "question")
         if norm.text:
             candidates.extend(self._intents(ctx, norm.text, lang))
@@ -146,7 +171,7 @@ class Matcher:
             found = [(p, 1.0, "text") for p in _occurrences(text, e.text)]
             if not found and len(e.text) >= 2:
                 found = [(p, w.accent, "accent") for p in _occurrences(code_a, e.code_a)]
-                if not found:
+                if not found and len(e.text) >= 3:
                     found = [(p, w.coarse, "coarse") for p in _occurrences(code_b, e.code_b)]
             if found:
                 exact.add(id(e))
@@ -197,25 +222,32 @@ class Matcher:
     def _intents(self, ctx: Context, text: str,
                  lang: str) -> list[tuple[float, int, str, dict[str, str], str]]:
         n = len(text)
-        masked = [False] * n
+        neutral = [False] * n          # carriers and ignored expressions: neither help nor hurt
         for s, e in _spans(text, ctx.ignore):
             for i in range(s, e):
-                masked[i] = True
+                neutral[i] = True
+        masked = list(neutral)
+        carriers = _spans(text, ctx.carriers)
+        for s, e in carriers:
+            for i in range(s, e):
+                neutral[i] = True
         hits = [h for h in self._hits(ctx, text, lang) if not any(masked[h.start:h.end])]
         for key, phrases in ctx.excepts.items():
             blocked = _spans(text, phrases)
             hits = [h for h in hits if h.key != key
                     or not any(s <= h.start and h.end <= e for s, e in blocked)]
+        hits = _prune(hits, carriers)
         negated = False
         if "no" in ctx.intents:
-            neg = self._negation(ctx, text, hits, masked)
+            neg = _prune(self._negation(ctx, text, hits, masked), carriers)
             if neg:
                 negated = True
+                # a yes overruled by a negative is part of the answer (是的，哦不对): neutral
+                for h in hits:
+                    if h.key[0] == "yes":
+                        for i in range(h.start, h.end):
+                            neutral[i] = True
                 hits = [h for h in hits if h.key[0] != "yes"] + neg
-        carrier = list(masked)
-        for s, e in _spans(text, ctx.carriers):
-            for i in range(s, e):
-                carrier[i] = True
         by_intent: dict[str, list[_Hit]] = {}
         for h in hits:
             by_intent.setdefault(h.key[0], []).append(h)
@@ -228,8 +260,8 @@ class Matcher:
                     totals: dict[str, float] = {}
                     for h in ihits:
                         if h.key[1] and h.key[1][0] == slot_name:
-                            totals[h.key[1][1]] = max(totals.get(h.key[1][1], 0.0),
-                                                      h.sim * (h.end - h.start))
+                            value = h.key[1][1]
+                            totals[value] = totals.get(value, 0.0) + h.sim * (h.end - h.start)
                     if totals:
                         value = max(totals, key=lambda v: totals[v])
                         slots[slot_name] = value
@@ -239,14 +271,16 @@ class Matcher:
             for h in ihits:
                 for i in range(h.start, h.end):
                     credit[i] = max(credit[i], h.sim)
-            w = self.weights
-            total = sum(c if c else (1.0 if carrier[i] else w.uncovered)
-                        for i, c in enumerate(credit))
+            counted = [c if c else self.weights.uncovered
+                       for i, c in enumerate(credit) if c or not neutral[i]]
+            if not counted:
+                continue
             levels = {h.level for h in ihits}
             note = "negation" if intent == "no" and negated else (
                 "fuzzy" if levels == {"fuzzy"} else "")
-            priority = 1 if intent == "no" and negated else 0
-            out.append((total / n, priority, intent, slots, note))
+            explained = sum(1 for c in credit if c)
+            priority = (2 if intent == "no" and negated else 0) + explained / (n + 1)
+            out.append((sum(counted) / len(counted), priority, intent, slots, note))
         return out
 
     # ------------------------------------------------------------------ digits
@@ -263,7 +297,6 @@ class Matcher:
             if not any(claimed[s:e]):
                 for i in range(s, e):
                     claimed[i] = True
-                    credit[i] = 1.0
         runs: list[list[int]] = []
         for i, c in enumerate(text):
             if not claimed[i] and (c in ctx.digits or c.isdigit()):
@@ -278,9 +311,9 @@ class Matcher:
         out: list[str] = []
         for run in runs:
             while run and text[run[0]] in DIGIT_EDGE_FILLERS and not strong(run[0]):
-                credit[run.pop(0)] = 1.0
+                claimed[run.pop(0)] = True
             while run and text[run[-1]] in DIGIT_EDGE_FILLERS and not strong(run[-1]):
-                credit[run.pop()] = 1.0
+                claimed[run.pop()] = True
             if not run or not (any(strong(i) for i in run) or len(run) >= 3):
                 continue
             tokens = [("d", text[i]) if text[i].isdigit() else ctx.digits[text[i]] for i in run]
@@ -309,13 +342,12 @@ class Matcher:
             out.append("".join(digits))
         if not out:
             return None
-        carrier = [False] * n
         for s, e in _spans(text, ctx.carriers):
             for i in range(s, e):
-                carrier[i] = True
-        total = sum(c if c else (1.0 if carrier[i] or text[i] in INTERJECTIONS else w.uncovered)
-                    for i, c in enumerate(credit))
-        return (total / n, 0, "digits", {"digits": "".join(out)}, "")
+                claimed[i] = True
+        counted = [c or w.uncovered for i, c in enumerate(credit)
+                   if c or not (claimed[i] or text[i] in INTERJECTIONS)]
+        return (sum(counted) / len(counted), 0, "digits", {"digits": "".join(out)}, "")
 
     # ------------------------------------------------------------------ decision
 

@@ -12,7 +12,8 @@
 Decisions (tested in tests/test_nlu.py):
 
 * 个 is dropped only at the **end** of an utterance (Shanghainese 個/额 particle: 是个 → 是,
-  勿是个 → 勿是); inside it is kept (个人, 一个).
+  勿是个 → 勿是), and not after 这 那 一 两 … where it is a measure word (这个); inside an
+  utterance it is kept (个人, 一个).
 * 了 is kept (算了, 错了 are answers).
 * 嗯 / 恩 / 唔 are fillers when there is other content; alone they are *uncertain* (the matcher
   checks ``full`` for that), never a yes.
@@ -28,6 +29,7 @@ from ivr.nlu.t2s import to_simplified
 INTERJECTIONS = frozenset("嗯恩唔呣啊呃哦噢喔诶欸唉哎哈嘿咳")
 FINAL_PARTICLES = frozenset("伐吧呢吗啦嘛哇哟咯个的额呀啊噢哦喽")
 UNCERTAIN = frozenset("要嗯恩唔五呣")
+MEASURE_BEFORE_GE = frozenset("这那哪一两几每某整半各")
 
 _UNK = re.compile(r"\[unk\]|<unk>", re.IGNORECASE)
 _KEEP = re.compile(r"[^0-9a-z\u3007\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -52,6 +54,8 @@ def strip_fillers(full: str) -> str:
     text = "".join(c for c in full if c not in INTERJECTIONS)
     end = len(text)
     while end and text[end - 1] in FINAL_PARTICLES:
+        if text[end - 1] == "个" and end > 1 and text[end - 2] in MEASURE_BEFORE_GE:
+            break          # 这个 那个 一个 两个: a measure word, not the particle
         end -= 1
     return text[:end]
 

@@ -15,6 +15,7 @@ comparisons (rapidfuzz) the accent-folded syllables are spelled out with spaces 
 """
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from pypinyin import Style, pinyin
@@ -83,12 +84,16 @@ def coarse(syl: str) -> str:
 
 
 _CODES: dict[str, str] = {}
+_CODES_LOCK = threading.Lock()
 
 
 def _code(syl: str) -> str:
     code = _CODES.get(syl)
     if code is None:
-        code = _CODES[syl] = chr(0xF0000 + len(_CODES))   # supplementary private-use plane
+        with _CODES_LOCK:                       # web workers may run threads
+            code = _CODES.get(syl)
+            if code is None:
+                code = _CODES[syl] = chr(0xF0000 + len(_CODES))   # supplementary private use
     return code
 
 

@@ -33,6 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, TextIO
@@ -414,7 +415,7 @@ def _extract(archive: Path, into: Path, limit: int) -> None:
                             raise ModelInstallError(f"archive entry larger than declared: "
                                                     f"{info.filename!r}")
                         dst.write(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         raise ModelInstallError(f"not a valid zip archive: {exc}") from exc
     except FileExistsError as exc:
         raise ModelInstallError(f"duplicate entry in archive: {exc.filename}") from exc

@@ -18,7 +18,10 @@ inherits no threads, locks, sockets or database connections from the web
 process (fork is unsafe in a threaded server), and no process-global state
 (forkserver's server and preload list are shared by the whole program).
 Its extra start-up cost (≈0.1 s) is small next to the model load (≈1-2 s),
-which happens once per worker, not per utterance.
+which happens once per worker, not per utterance. Each worker holds its own
+copy of the model (≈0.5 GB for the Korean test model): create one pool per
+machine's worth of cores, after any fork (not in a gunicorn --preload master),
+and mind that N web processes each with their own pool means N x cores copies.
 """
 
 from __future__ import annotations
@@ -29,11 +32,10 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import queue
 import signal
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -196,6 +198,67 @@ class _Worker:
         self.served = 0
 
 
+class _Dispatcher:
+    """Hands free workers to waiting callers first come, first served.
+
+    queue.Queue is not fair: a caller arriving just as a worker is released can
+    take it before threads already waiting, so under load an unlucky call can
+    starve until its deadline. Here a released worker goes straight to the
+    oldest waiter.
+    """
+
+    class _Ticket:
+        __slots__ = ("event", "worker")
+
+        def __init__(self) -> None:
+            self.event = threading.Event()
+            self.worker: _Worker | None = None
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: deque[_Worker] = deque()
+        self._waiters: deque[_Dispatcher._Ticket] = deque()
+        self._closed = False
+
+    def release(self, worker: _Worker) -> bool:
+        """Give a worker back; False if the dispatcher is closed (caller retires it)."""
+        with self._lock:
+            if self._closed:
+                return False
+            if self._waiters:
+                ticket = self._waiters.popleft()
+                ticket.worker = worker
+                ticket.event.set()
+            else:
+                self._idle.append(worker)
+            return True
+
+    def acquire(self, deadline: float) -> _Worker | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if self._idle and not self._waiters:
+                return self._idle.popleft()
+            ticket = self._Ticket()
+            self._waiters.append(ticket)
+        ticket.event.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            if ticket.worker is None and ticket in self._waiters:
+                self._waiters.remove(ticket)  # timed out
+            return ticket.worker
+
+    def close(self) -> list[_Worker]:
+        """Wake every waiter empty-handed; return the idle workers."""
+        with self._lock:
+            self._closed = True
+            for ticket in self._waiters:
+                ticket.event.set()
+            self._waiters.clear()
+            idle = list(self._idle)
+            self._idle.clear()
+            return idle
+
+
 class RecognizerPool:
     """A pool of recogniser processes sharing one request queue.
 
@@ -211,12 +274,13 @@ class RecognizerPool:
         self._start_timeout = start_timeout
         self._log_level = log_level
         self._ctx = mp.get_context("spawn")
-        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        self._dispatch = _Dispatcher()
         self._lock = threading.Condition()
         self._workers: set[_Worker] = set()
         self._ready = 0
         self._closed = False
         self._broken: str | None = None
+        self._ever_ready = False
         self._start_failures = 0
         self._ids = itertools.count(1)
         self._warned_problems: set[tuple[str, ...]] = set()
@@ -225,7 +289,11 @@ class RecognizerPool:
         for _ in range(self.size):
             self._spawn()
         if wait:
-            self.wait_ready(start_timeout)
+            try:
+                self.wait_ready(start_timeout)
+            except BaseException:
+                self.close()
+                raise
 
     # -- lifecycle --------------------------------------------------------
 
@@ -254,7 +322,12 @@ class RecognizerPool:
         with self._lock:
             self.counters["started"] += 1
             self._workers.add(worker)
+            closed = self._closed
+        if closed:  # close() ran while we were starting it
+            self._retire(worker)
+            return
         reason = None
+        load_error = False
         try:
             if parent_conn.poll(self._start_timeout):
                 msg = parent_conn.recv()
@@ -262,6 +335,7 @@ class RecognizerPool:
                     worker.pid = msg[1]
                 else:
                     reason = f"worker could not load the model: {msg[1]}"
+                    load_error = True
             else:
                 reason = f"worker not ready after {self._start_timeout:.0f} s"
         except (EOFError, OSError):
@@ -269,34 +343,38 @@ class RecognizerPool:
             reason = f"worker died while loading the model (exit code {proc.exitcode})"
         if reason is not None:
             self._retire(worker)
-            self._start_failed(reason)
+            self._start_failed(reason, load_error)
             return
         with self._lock:
             if self._closed:
                 closed = True
             else:
                 closed = False
+                self._ever_ready = True
                 self._start_failures = 0
                 self._ready += 1
                 self.counters["ready"] += 1
                 self._lock.notify_all()
-        if closed:
+        if closed or not self._dispatch.release(worker):
             self._retire(worker)
-        else:
-            self._idle.put(worker)
 
-    def _start_failed(self, reason: str) -> None:
+    def _start_failed(self, reason: str, load_error: bool = False) -> None:
+        """Retry with back-off; give up after repeated failures, or at once if the very
+        first workers report that the model cannot be loaded (it will not get better)."""
         with self._lock:
+            if self._closed:
+                return
             self._start_failures += 1
             failures = self._start_failures
-            if failures >= _START_FAILURES_BEFORE_BROKEN and self._broken is None:
+            hopeless = load_error and not self._ever_ready
+            if (hopeless or failures >= _START_FAILURES_BEFORE_BROKEN) and self._broken is None:
                 self._broken = reason
                 log.error("speech recognition disabled: %s", reason)
             self._lock.notify_all()
             retry = not self._closed and self._broken is None
         if retry:
             log.warning("recogniser worker start failed (%s); retrying", reason)
-            self._spawn(delay=min(2.0 ** failures, 30.0))
+            self._spawn(delay=min(float(2 ** failures), 30.0))
 
     def _retire(self, worker: _Worker) -> None:
         """Stop a worker for good (kill if needed) and forget it."""
@@ -356,11 +434,13 @@ class RecognizerPool:
             self._closed = True
             workers = list(self._workers)
             self._lock.notify_all()
-        for _ in range(len(workers) + 64):
-            self._idle.put(None)  # wake waiters
+        self._dispatch.close()  # callers waiting for a worker return None
         for w in workers:
+            if w.pid is None:  # still loading the model: nothing to finish
+                self._retire(w)
+                continue
             try:
-                w.conn.send(None)
+                w.conn.send(None)  # idle ones exit now, busy ones after their utterance
             except OSError:
                 pass
         deadline = time.monotonic() + 3
@@ -440,7 +520,8 @@ class RecognizerPool:
             self._replace(worker, "answered out of turn")
             return None
         worker.served += 1
-        self._idle.put(worker)
+        if not self._dispatch.release(worker):
+            self._retire(worker)
         if kind == "ok":
             self._count("recognitions")
             data, problems = msg[2], msg[3]
@@ -461,16 +542,13 @@ class RecognizerPool:
 
     def _take(self, deadline: float) -> _Worker | None:
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline - time.monotonic() <= 0:
                 self._count("no_worker")
                 return None
-            try:
-                worker = self._idle.get(timeout=remaining)
-            except queue.Empty:
-                self._count("no_worker")
-                return None
-            if worker is None:  # closing
+            worker = self._dispatch.acquire(deadline)
+            if worker is None:
+                if not self._closed:
+                    self._count("no_worker")
                 return None
             if worker.process.is_alive():
                 return worker

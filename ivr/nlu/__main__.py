@@ -1,0 +1,3 @@
+from ivr.nlu.cli import main
+
+raise SystemExit(main())
