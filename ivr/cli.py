@@ -128,6 +128,32 @@ def cmd_handoffs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from ivr.speech.models import cli_install
+    settings = _settings(args, demo=True)
+    return cli_install(settings.models_dir, args.url)
+
+
+def cmd_grammars(args: argparse.Namespace) -> int:
+    """Check the grammar files, then (with a model installed) every phrase against its vocabulary."""
+    from ivr.nlu import CONTEXTS, all_phrases, check_grammars
+    from ivr.speech.grammar import check_phrases
+    from ivr.speech.models import find_model
+    settings = _settings(args, demo=True)
+    problems = list(check_grammars(settings.grammars_dir))
+    model = find_model(settings.models_dir, settings.vosk_model)
+    if model is None:
+        print(f"no recognition model in {settings.models_dir}: checked the grammar files only")
+    elif not problems:
+        for context in sorted(CONTEXTS):
+            problems += [f"{context}: {p}" for p in check_phrases(model, all_phrases(context, settings.grammars_dir))]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"ok: {len(CONTEXTS)} contexts" + (f", every phrase known to {model.name}" if model else ""))
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ivr", description="Voice hotline for older callers")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--revision", default="head")
     db.set_defaults(func=cmd_db)
 
+    from ivr.nlu.cli import add_arguments as add_nlu_arguments
+    nlu = sub.add_parser("nlu", help="understand recognised text: prints {intent, score, slots} as JSON")
+    add_nlu_arguments(nlu)
+
+    models = sub.add_parser("models", help="install the Chinese speech model (size and SHA-256 checked)")
+    models.add_argument("action", choices=["install"])
+    models.add_argument("--url", help="a mirror of the official file (still checked)")
+    models.set_defaults(func=cmd_models)
+
+    grammars = sub.add_parser("grammars", help="check grammars, and phrases against the model's words")
+    grammars.add_argument("action", choices=["check"])
+    grammars.set_defaults(func=cmd_grammars)
+
     handoffs = sub.add_parser("handoffs", help="print the latest handoff records (what operators see)")
     handoffs.add_argument("--limit", type=int, default=10)
     handoffs.set_defaults(func=cmd_handoffs)
@@ -173,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging("WARNING" if args.command in ("call", "flows") else "INFO")
+    configure_logging("WARNING" if args.command in ("call", "flows", "nlu", "grammars") else "INFO")
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -1,6 +1,7 @@
 """Builds the running service from Settings: database, flow, engine, prompts, call service."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from ivr.engine.policy import Policy
 from ivr.flow.loader import Flow, load_flow
 from ivr.hearing import Hearing
 from ivr.importer import import_matters
+from ivr.listening import build_hearing
 from ivr.prompts.render import PromptRenderer
 from ivr.prompts.store import PromptStore
 from ivr.timeutil import utc_now
@@ -61,9 +63,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
         shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
         log.warning("Shanghainese recordings missing for %d prompts, callers hear Mandarin instead: %s "
                     "(full list: python -m ivr prompts missing)", len(missing), shown)
+    hearing = build_hearing(settings)
+    if hearing is not None and hearing.enabled:
+        policy = dataclasses.replace(policy, speech_enabled=True)
     engine = Engine(flow, policy)
     calls = CallService(sessions, engine, settings.id_hash_secret, lambda: clock().astimezone(SHANGHAI))
-    return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock)
+    return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock, hearing)
 
 
 def load_demo_if_empty(sessions: sessionmaker[Session], settings: Settings) -> None:

@@ -16,12 +16,14 @@ from sqlalchemy import select
 from ivr.config import SHANGHAI, load_settings
 from ivr.db.models import Booking, CallerPreference, CallSession, Handoff
 from ivr.engine.state import CallState
+from ivr.simulator import RecordingServer
 from ivr.simulator.transport import WsgiTransport
 from ivr.simulator.twilio_sim import SimCall, TwilioSimulator, VirtualClock
 from ivr.timeutil import to_db
 from ivr.web import create_app
 
 BASE_URL = "https://hotline.example.test"
+ACCOUNT_SID = "AC" + "5" * 32
 TOKEN = "test-auth-token-0123456789abcdef"
 HOTLINE_NUMBER = "+862160000000"
 # A Thursday morning, operators at work.
@@ -53,17 +55,24 @@ COVERAGE = Coverage()
 
 class Hotline:
     def __init__(self, tmp_path: Path, prompt_cache: Path, start: datetime = THURSDAY_10AM,
-                 queue_max_size: int = 20, **env: str) -> None:
+                 queue_max_size: int = 20, speech: bool = False, **env: str) -> None:
+        """speech=True: callers may speak; their words travel in the recordings (transcript
+        WAVs) that the service fetches from a local stand-in for Twilio's recordings API."""
         self.clock = VirtualClock(start)
+        self.recordings = RecordingServer(ACCOUNT_SID, TOKEN).start() if speech else None
+        if speech:
+            env = {"SPEECH": "transcript", "RECORDING_HOSTS": "127.0.0.1", **env}
         settings = load_settings({
             "HOTLINE_VAR_DIR": str(tmp_path / "var"), "PROMPT_CACHE_DIR": str(prompt_cache),
             "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": BASE_URL, "TWILIO_NUMBER": HOTLINE_NUMBER,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "ID_HASH_SECRET": "test-secret", **env})
         self.settings = settings
         self.app = create_app(settings, clock=self.clock.now)
         self.rt = self.app.extensions["hotline"]
-        self.sim = TwilioSimulator(WsgiTransport(self.app), BASE_URL, TOKEN, clock=self.clock,
-                                   queue_max_size=queue_max_size, seed=7)
+        self.sim = TwilioSimulator(WsgiTransport(self.app), BASE_URL, TOKEN, account_sid=ACCOUNT_SID,
+                                   clock=self.clock, queue_max_size=queue_max_size, seed=7,
+                                   recording_server=self.recordings)
 
     def call(self, caller: str = "+8613800000002", **kwargs: Any) -> SimCall:
         return self.sim.place_call(caller, HOTLINE_NUMBER, **kwargs)
@@ -100,6 +109,28 @@ class Hotline:
     def close(self) -> None:
         self.record_coverage()
         self.rt.db.dispose()
+        if self.recordings is not None:
+            self.recordings.stop()
+
+    def turn(self, call: SimCall) -> int:
+        with self.rt.sessions() as db:
+            return db.get(CallSession, call.call_sid).turn
+
+    def say(self, call: SimCall, words: str) -> None:
+        """The caller answers by voice: waits out the 1 s key window after the prompt, speaks."""
+        if call.pending_record is None and call.pending_gather is not None:
+            call.silence()
+        assert call.pending_record is not None, "the service is not listening for speech here"
+        call.speak(words)
+
+    def silence(self, call: SimCall) -> None:
+        """One unanswered question, however many listening verbs it takes."""
+        before = self.turn(call)
+        for _ in range(4):
+            call.silence()
+            if self.turn(call) != before or call.ended:
+                return
+        raise AssertionError("silence never reached the service")
 
 
 def heard(call: SimCall) -> str:

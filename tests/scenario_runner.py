@@ -2,6 +2,7 @@
 
 A scenario is a list of caller actions and expectations, readable without Python:
   - press: "1"                 keys, as the caller presses them
+  - say: 我要查一查             words, as the recogniser would output them (setup: {speech: true})
   - silence: 2                 let the question time out this many times
   - wait: 40                   stay in the queue this many seconds
   - bridge: true / end_bridge: 60   an operator takes the call / ends it after 60 s
@@ -44,6 +45,8 @@ def build_hotline(make_hotline, scenario: dict[str, Any]) -> Hotline:
     kwargs: dict[str, Any] = {k: str(v) for k, v in setup.get("env", {}).items()}
     if "now" in setup:
         kwargs["start"] = datetime.fromisoformat(str(setup["now"]))
+    if setup.get("speech"):
+        kwargs["speech"] = True
     if "queue_max_size" in setup:
         kwargs["queue_max_size"] = int(setup["queue_max_size"])
     hotline = make_hotline(**kwargs)
@@ -69,7 +72,9 @@ def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
         call.press(str(arg))
     elif verb == "silence":
         for _ in range(int(arg)):
-            call.silence()
+            hotline.silence(call)
+    elif verb == "say":
+        hotline.say(call, str(arg))
     elif verb == "wait":
         call.wait(float(arg))
     elif verb == "bridge":

@@ -131,6 +131,11 @@ def check_flow(flow: "Flow") -> None:
         for prompt_id, text in texts.items():
             if not text:
                 problems.append(f"{flow.prompt_files[lang]}: prompt '{prompt_id}' has no words")
+    for prompt_id in cmn:
+        base = prompt_id.split("@")[0]
+        if "@" in prompt_id and (base not in cmn or prompt_id.split("@")[1] not in ("speech", "spoken")):
+            problems.append(f"{flow.prompt_files['cmn']}: prompt '{prompt_id}' is a variant of nothing "
+                            "(write <id>@speech or <id>@spoken for an existing <id>)")
     for prompt_id in flow.prompts.get("wuu", {}):
         if prompt_id not in cmn:
             problems.append(f"{flow.prompt_files['wuu']}: prompt '{prompt_id}' has no Mandarin version")

@@ -321,14 +321,12 @@ def _read(directory: Path) -> tuple[dict[str, tuple[Path, GrammarFile]], list[st
         gf = _parse(path, problems)
         if gf is None:
             continue
-        before = len(problems)
         _check_file(path, gf, problems)
         if gf.context in files:
             problems.append(f"{path.name}: context {gf.context!r} is already defined in "
                             f"{files[gf.context][0].name}")
         elif gf.context == COMMON or gf.context in CONTEXTS:
             files[gf.context] = (path, gf)
-        del before
     for ctx in (COMMON, *CONTEXTS):
         if ctx not in files and not any(p.startswith(f"{ctx}.yaml:") for p in problems):
             problems.append(f"{ctx}.yaml: missing: no grammar file defines context {ctx!r}")

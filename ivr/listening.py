@@ -1,0 +1,88 @@
+"""Builds the service's ears from Settings: a Vosk recogniser pool, the matcher, or nothing.
+
+With no model installed the service still runs: speech is off, prompts use their keys-only
+wording, and start-up says so.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from pathlib import Path
+
+from ivr.config import ConfigError, Settings
+from ivr.hearing import Hearing
+
+log = logging.getLogger(__name__)
+
+
+class VoskRecogniser:
+    """Recognition in a pool of processes, created lazily in each web worker (after forking)."""
+
+    def __init__(self, model_dir: Path, workers: int, grammars_dir: Path) -> None:
+        from ivr.speech.models import model_sample_rate
+        self.model_dir = model_dir
+        self.workers = workers or None
+        self.grammars_dir = grammars_dir
+        self.rate = model_sample_rate(model_dir)
+        self._pool = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self):
+        from ivr.speech.pool import RecognizerPool
+        with self._lock:
+            if self._pool is None:
+                self._pool = RecognizerPool(self.model_dir, workers=self.workers, wait=False)
+            return self._pool
+
+    @functools.lru_cache(maxsize=64)
+    def phrases(self, context: str) -> tuple[str, ...]:
+        from ivr.nlu import all_phrases
+        return tuple(all_phrases(context, self.grammars_dir))
+
+    def transcribe(self, audio: bytes, context: str, timeout: float) -> str | None:
+        """The recognised words, "" when the words are not a phrase of the context (rejected),
+        None when nothing could be recognised (no input)."""
+        from ivr.speech.audio import AudioError, decode_for_model
+        from ivr.speech.grammar import GrammarError, accept_result
+        try:
+            pcm, rate = decode_for_model(audio, self.rate)
+        except AudioError as exc:
+            log.warning("recording could not be decoded: %s", exc)
+            return None
+        phrases = list(self.phrases(context))
+        try:
+            result = self._get_pool().recognize(pcm, rate, phrases, timeout=timeout)
+        except GrammarError as exc:
+            log.error("grammar %s cannot be recognised with this model: %s", context, exc)
+            return None
+        if result is None:
+            return None
+        return result.text if accept_result(result.text, phrases) else ""
+
+
+def build_hearing(settings: Settings) -> Hearing | None:
+    mode = settings.speech
+    if mode == "off":
+        return None
+    from ivr.nlu import understand
+    understander = functools.partial(_understand, grammars=settings.grammars_dir, understand=understand)
+    if mode == "transcript":
+        log.warning("speech: taking the words carried by recordings (simulator mode, not for real calls)")
+        return Hearing(recogniser=None, understand=understander, transcripts_allowed=True)
+    from ivr.speech.models import find_model
+    model = find_model(settings.models_dir, settings.vosk_model)
+    if model is None:
+        if mode == "vosk":
+            raise ConfigError(f"SPEECH=vosk but no model {settings.vosk_model!r} in {settings.models_dir} "
+                              "(python -m ivr models install)")
+        log.warning("speech is off: no recognition model in %s (python -m ivr models install); "
+                    "callers answer with keys and prompts say so", settings.models_dir)
+        return None
+    log.info("speech is on: Vosk model %s", model.name)
+    recogniser = VoskRecogniser(model, settings.recognition_workers, settings.grammars_dir)
+    return Hearing(recogniser=recogniser, understand=understander, transcripts_allowed=settings.demo)
+
+
+def _understand(context: str, text: str, lang: str = "cmn", *, grammars: Path, understand):
+    return understand(context, text, lang, grammars=grammars)
