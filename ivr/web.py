@@ -35,10 +35,10 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
 
     @app.get("/prompts/tts/<key>.<ext>")
     def tts_prompt(key: str, ext: str) -> Response:
-        renderer = rt.store.renderer
-        words = renderer.text_for(key) if renderer else None
-        if words is None or ext not in ("wav", "txt"):
+        found = rt.store.lookup(key)
+        if found is None or ext not in ("wav", "txt"):
             abort(404)
+        renderer, words = found
         if ext == "txt":
             return _text(words)
         response = send_file(renderer.render(words), mimetype="audio/wav", conditional=True)

@@ -103,3 +103,21 @@ def test_callback_slot_by_day_and_half_day(hotline) -> None:
     assert hotline.state(call).vars["chosen_slot_spoken"].startswith("明天上午")
     assert "已经" not in say(hotline, call, "no")
     assert hotline.step(call) == "choose_slot"
+
+
+def test_asking_for_slower_speech_slows_every_later_prompt(hotline) -> None:
+    from pathlib import Path
+    from ivr.prompts.audio import read_telephone_wav
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    normal = [h for h in call.heard if h.url and "/prompts/tts/" in h.url][-1]
+    say(hotline, call, "slower")
+    call.press("*")
+    later = [h for h in call.heard if h.url and "/prompts/tts/" in h.url][-1]
+    assert later.text == normal.text and later.url != normal.url
+    client = hotline.app.test_client()
+    lengths = []
+    for url in (normal.url, later.url):
+        assert client.get(url.replace(hotline.settings.public_base_url, "")).status_code == 200
+        lengths.append(read_telephone_wav(hotline.settings.prompt_cache_dir / Path(url).name)[3])
+    assert lengths[1] > lengths[0] * 1.15

@@ -13,6 +13,7 @@ class Prompt:
     text: str
     fallback_text: str = ""  # Mandarin words, used when the language has no recording
     static: bool = True  # no variables filled in: a recording of the id may replace it
+    slow: bool = False  # the caller asked for slower speech
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class Engine:
         values = _Vars(str, {k: v for k, v in state.vars.items() if isinstance(v, str)})
         text = self.words(prompt_id, values, state.language)
         return Prompt(prompt_id=prompt_id, language=state.language, text=text,
-                      fallback_text=cmn.format_map(values), static=not placeholders(cmn))
+                      fallback_text=cmn.format_map(values), static=not placeholders(cmn), slow=state.slow)
 
     # --- entry point --------------------------------------------------------------------------
 

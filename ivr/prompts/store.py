@@ -15,6 +15,7 @@ from ivr.prompts.render import PromptRenderer
 
 log = logging.getLogger(__name__)
 SAY_LANGUAGE, SAY_VOICE = "cmn-CN", "Polly.Zhiyu"
+SLOW_FACTOR = 0.8
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class PromptStore:
     def __init__(self, renderer: PromptRenderer | None, recordings_dir: Path, cache_dir: Path,
                  prompts: dict[str, dict[str, str]]) -> None:
         self.renderer = renderer if renderer and renderer.available() else None
+        # For callers who ask to slow down (讲慢一眼): the same voice at 80 % of the rate.
+        self.slow_renderer = PromptRenderer(renderer.cache_dir, voice=renderer.voice,
+                                            rate_wpm=int(renderer.rate_wpm * SLOW_FACTOR)) \
+            if self.renderer is not None else None
         if self.renderer is None:
             log.warning("no offline TTS engine (pyttsx3 + espeak-ng) available: prompts fall back "
                         "to Twilio <Say> with a Mandarin voice")
@@ -63,16 +68,25 @@ class PromptStore:
         if isinstance(item, Pause):
             return Audible("play", "/prompts/silence-500ms.wav", "")
         prompt: Prompt = item
-        if prompt.static and (prompt.language, prompt.prompt_id) in self._recorded:
+        if prompt.static and not prompt.slow and (prompt.language, prompt.prompt_id) in self._recorded:
             return Audible("play", f"/prompts/rec/{prompt.language}/{prompt.prompt_id}.wav", prompt.text)
         text = prompt.text if prompt.language == "cmn" else prompt.fallback_text
         if self.renderer is None:
             return Audible("say", "", text)
-        key = self.renderer.key_for(text)
+        renderer = self.slow_renderer if prompt.slow and self.slow_renderer else self.renderer
+        key = renderer.key_for(text)
         if key not in self._twins:
-            self.renderer.write_text_twin(text)
+            renderer.write_text_twin(text)
             self._twins.add(key)
         return Audible("play", f"/prompts/tts/{key}.wav", text)
+
+    def lookup(self, key: str) -> tuple[PromptRenderer, str] | None:
+        """Which renderer made `key` (normal or slow pace) and its words; the key says it."""
+        for renderer in (self.renderer, self.slow_renderer):
+            words = renderer.text_for(key) if renderer else None
+            if words is not None and renderer.key_for(words) == key:
+                return renderer, words
+        return None
 
     def texts_to_build(self) -> list[str]:
         """Every static prompt text, for `prompts build` (dynamic ones are cached on first use)."""
