@@ -156,6 +156,12 @@ def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], defaul
     if command.startswith(_SPEAK_QUOTES) or lowered.startswith("say ") or lowered == "say":
         text = command[1:] if command.startswith(_SPEAK_QUOTES) else command[3:]
         text = text.strip().strip('"\N{LEFT DOUBLE QUOTATION MARK}\N{RIGHT DOUBLE QUOTATION MARK}').strip()
+        if call.pending_record is None and call.pending_gather is not None and text:
+            # Speaking during a short key window: the window passes, then the recording starts
+            # (the service's listening prompts are a 1 s <Gather> followed by <Record>).
+            gather = call.pending_gather
+            if gather.timeout <= 2 and not gather.digits:
+                call.silence()
         if not text:
             print_fn('usage: "words  or  say words')
         elif call.pending_record is None:
