@@ -32,7 +32,8 @@ UNCERTAIN = frozenset("要嗯恩唔五呣")
 MEASURE_BEFORE_GE = frozenset("这那哪一两几每某整半各")
 
 _UNK = re.compile(r"\[unk\]|<unk>", re.IGNORECASE)
-_KEEP = re.compile(r"[^0-9a-z\u3007\u3400-\u4dbf\u4e00-\u9fff]+")
+# Han characters, digits, Latin letters and Hangul syllables (the speech tests' Korean model).
+_KEEP = re.compile(r"[^0-9a-z\u3007\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]+")
 
 
 @dataclass(frozen=True)
