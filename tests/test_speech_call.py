@@ -98,3 +98,40 @@ def test_a_crashed_recogniser_costs_one_turn_and_the_call_goes_on(korean_hotline
     pool.wait_ready(60)
     speak(hotline, call, "네")
     assert hotline.step(call) == "choose_slot"
+
+
+def test_recording_not_ready_at_first_is_fetched_after_retries(make_hotline) -> None:
+    hotline = make_hotline(speech=True)
+    hotline.recordings.not_ready_fetches = 2
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    hotline.say(call, "预约回电")
+    assert hotline.step(call) == "confirm_own_number"
+    assert hotline.recordings.fetch_count(call.recordings[-1].sid) == 3
+
+
+def test_recording_never_available_is_heard_as_no_input(make_hotline) -> None:
+    hotline = make_hotline(speech=True, RECORDING_DEADLINE_SECONDS="1")
+    hotline.recordings.not_ready_fetches = 1000
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    hotline.say(call, "预约回电")
+    assert hotline.step(call) == "main_menu"
+    assert "我没有听到您的回答" in heard(call)
+
+
+def test_recordings_are_only_fetched_from_allowed_hosts(make_hotline) -> None:
+    hotline = make_hotline(speech=True, RECORDING_HOSTS="api.twilio.com")
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    hotline.say(call, "预约回电")
+    assert hotline.step(call) == "main_menu"
+    assert hotline.recordings.fetch_count(call.recordings[-1].sid) == 0
+
+
+def test_without_a_model_the_service_runs_keys_only(make_hotline, tmp_path) -> None:
+    hotline = make_hotline(SPEECH="auto", MODELS_DIR=str(tmp_path / "no-models"))
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    assert "<Record" not in call.requests[0].text
+    assert "查询办理进度，请按1。" in heard(call) and "请说" not in heard(call)
