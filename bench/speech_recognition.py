@@ -1,6 +1,6 @@
 """Measure grammar-mode recognition throughput and latency through RecognizerPool.
 
-    python -m ivr.speech.bench [--model DIR] [--requests 60] [--workers 1,2] [--json]
+    .venv/bin/python bench/speech_recognition.py [--model DIR] [--requests 60] [--workers 1,2] [--json]
 
 Speech is synthesised with espeak-ng (Korean voice when the model is the
 Korean test model, else Mandarin), sent through a phone line (8 kHz μ-law)
@@ -24,10 +24,14 @@ import threading
 import time
 from pathlib import Path
 
-from ivr.prompts.audio import to_telephone_wav
-from ivr.speech.audio import decode_for_model
-from ivr.speech.models import find_model, model_info
-from ivr.speech.pool import RecognizerPool
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ivr.prompts.audio import to_telephone_wav  # noqa: E402
+from ivr.speech.audio import decode_for_model  # noqa: E402
+from ivr.speech.models import find_model, model_info  # noqa: E402
+from ivr.speech.pool import RecognizerPool  # noqa: E402
 
 KO = (["네", "아니요", "상담원", "확인"], ["오늘 날씨가 정말 좋네요"], "ko")
 CN = (["是", "不是", "人工", "再听一遍"], ["今天天气很好我想出去走走"], "cmn-latn-pinyin")
