@@ -142,3 +142,12 @@ def test_reprompt_longer_than_the_prompt(flows_copy: Path) -> None:
 def test_question_without_a_speech_grammar(flows_copy: Path) -> None:
     message = problems_after(flows_copy, "main.yaml", lambda d: d["steps"]["main_menu"].pop("grammar"))
     assert "main.yaml: step 'main_menu': asks for input but names no speech grammar" in message
+
+
+def test_unknown_grammar_and_intent(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml", lambda d: d["steps"]["main_menu"].update(
+        grammar="menu", intents={"status_query": "1"}))
+    assert "main.yaml: step 'main_menu': grammar 'menu' is not a context of grammars/" in message
+    message = problems_after(flows_copy, "callback.yaml", lambda d: d["steps"]["confirm_number"].update(
+        intents={"maybe": "1"}))
+    assert "callback.yaml: step 'confirm_number': intent 'maybe' is not in grammar 'confirm'" in message

@@ -149,12 +149,29 @@ def check_flow(flow: "Flow") -> None:
             if key not in step.keys and key not in flow.defaults.global_keys and not step.collect:
                 problems.append(f"{flow.where(step_id)}: intent '{intent}' stands for key {key!r}, "
                                 "which the step does not accept")
+    problems += _grammar_problems(flow)
     if flow.person_step not in flow.steps:
         problems.append(f"person_step '{flow.person_step}' is not defined")
     for step_id in sorted(set(flow.steps) - reachable_steps(flow)):
         problems.append(f"{flow.where(step_id)}: unreachable (no step leads here)")
     if problems:
         raise FlowError(problems)
+
+
+def _grammar_problems(flow: "Flow") -> list[str]:
+    """Each question names a context of grammars/ and maps only that context's intents."""
+    from ivr.nlu import COMMON_INTENTS, CONTEXTS
+    problems = []
+    for step_id, step in flow.steps.items():
+        if step.grammar and step.grammar not in CONTEXTS:
+            problems.append(f"{flow.where(step_id)}: grammar '{step.grammar}' is not a context of grammars/ "
+                            f"({', '.join(sorted(CONTEXTS))})")
+            continue
+        allowed = set(CONTEXTS.get(step.grammar or "", ())) | set(COMMON_INTENTS)
+        for intent in step.intents:
+            if intent not in allowed:
+                problems.append(f"{flow.where(step_id)}: intent '{intent}' is not in grammar '{step.grammar}'")
+    return problems
 
 
 def reachable_steps(flow: "Flow") -> set[str]:
