@@ -130,3 +130,32 @@ def test_writers_queue_and_a_dropped_session_does_not_block_them(tmp_path: Path)
     for thread in threads:
         thread.join(10)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_a_writer_that_cannot_get_its_turn_fails_instead_of_hanging(tmp_path: Path, monkeypatch) -> None:
+    import sqlite3
+    import threading
+
+    import sqlalchemy.exc
+    from ivr.db import schema
+    monkeypatch.setattr(schema, "WRITER_WAIT_SECONDS", 0.5)
+    engine, sessions = _db(tmp_path)
+    holder = sessions()
+    holder.execute(select(Matter)).all()  # holds the writer queue until closed
+    outcome: list[str] = []
+
+    def write() -> None:
+        try:
+            with sessions() as db, db.begin():
+                db.execute(text("UPDATE matters SET status = status"))
+            outcome.append("written")
+        except (sqlalchemy.exc.OperationalError, sqlite3.OperationalError) as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join(5)
+    assert outcome and "database is locked" in outcome[0]
+    holder.close()
+    write()
+    assert outcome[-1] == "written"

@@ -307,7 +307,8 @@ def test_simultaneous_retries_of_the_booking_turn_book_once(hotline) -> None:
     for key in "211":
         call.press(key)
     assert hotline.step(call) == "confirm_booking"
-    turn = hotline.rt.sessions().get(CallSession, call.call_sid).turn
+    with hotline.rt.sessions() as db:
+        turn = db.get(CallSession, call.call_sid).turn
     params = base_params(CallSid=call.call_sid, Digits="1")
     path = f"/twilio/turn?t={turn}"
     signature = hotline.sim.sign(BASE_URL + path, params)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 from alembic import command
@@ -28,26 +31,29 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         lock_path = Path(url.removeprefix("sqlite:///") + ".writers")
+        in_process = threading.Lock()
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn) -> None:
             if conn.get_execution_options().get("read_only"):
                 conn.exec_driver_sql("BEGIN")
                 return
-            # Writers queue on a file lock, in arrival order, instead of polling in SQLite's
-            # busy handler (which sleeps up to 100 ms a try and lets late turns overtake).
-            # BEGIN IMMEDIATE then takes the write lock at once: two workers serving the
-            # same call run one after the other instead of failing on a stale snapshot.
-            handle = open(lock_path, "a+b")  # noqa: SIM115 - closed in _release
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            conn.info["writer_lock"] = handle
+            # Writers queue instead of polling in SQLite's busy handler (which sleeps up to
+            # 100 ms a try and lets late turns overtake): threads of a process wait on a lock,
+            # one of them at a time on a file lock shared with the other worker processes.
+            # BEGIN IMMEDIATE then takes SQLite's write lock at once, so two workers serving
+            # the same call run one after the other.  A writer that waits too long gets an
+            # error (the caller hears the apology), never a hang.
+            conn.info["writer_lock"] = _acquire_writer(in_process, lock_path)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         def _release_info(info: dict) -> None:
-            handle = info.pop("writer_lock", None)
-            if handle is not None:
+            held = info.pop("writer_lock", None)
+            if held is not None:
+                handle, lock = held
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 handle.close()
+                lock.release()
 
         event.listen(engine, "commit", lambda conn: _release_info(conn.info))
         event.listen(engine, "rollback", lambda conn: _release_info(conn.info))
@@ -56,6 +62,29 @@ def make_engine(url: str) -> Engine:
         event.listen(engine.pool, "checkin", lambda _dbapi, record: _release_info(record.info))
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+WRITER_WAIT_SECONDS = 10.0
+
+
+def _acquire_writer(in_process: threading.Lock, lock_path: Path) -> tuple:
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    if not in_process.acquire(timeout=WRITER_WAIT_SECONDS):
+        raise sqlite3.OperationalError("database is locked: no turn for the writer queue in time")
+    handle = open(lock_path, "a+b")  # noqa: SIM115 - closed when the transaction ends
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle, in_process
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                in_process.release()
+                raise sqlite3.OperationalError("database is locked: another process held the writer "
+                                               "queue too long") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.004)
 
 
 def alembic_config(url: str) -> Config:
