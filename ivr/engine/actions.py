@@ -35,6 +35,8 @@ class Ask:
     timeout: int
     grammar: str | None = None
     min_digits: int = 1
+    listen: bool = False  # also record a spoken answer (a recogniser is installed)
+    continuation: bool = False  # keys already pressed; keep collecting without a prompt
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ class CallStarted:
 @dataclass(frozen=True)
 class KeysPressed:
     digits: str
+    finished: bool = True  # False: the entry ended by a pause, not by # or its full length
 
 
 @dataclass(frozen=True)

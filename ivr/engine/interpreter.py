@@ -84,9 +84,9 @@ class Engine:
             state.note("call_ended", status=event.status)
             return Turn(wait=Nothing(), step=state.step)
         elif isinstance(event, ev.KeysPressed):
-            run.keys(event.digits)
+            run.entered(event)
         elif isinstance(event, ev.NoInput):
-            run.failure("noinput")
+            run.silence()
         elif isinstance(event, ev.SpeechHeard):
             run.speech(event)
         elif isinstance(event, ev.QueueWaiting):
@@ -165,7 +165,8 @@ class _Run:
             raise EngineError(f"unknown step {step_id!r}")
         self.state.step = step_id
         self.state.step_failures = 0
-        self.state.vars.pop("pending", None)
+        for transient in ("pending", "partial", "partial_ok"):
+            self.state.vars.pop(transient, None)
         self.state.note("step")
         step = self.step
         self.say(step.say)
@@ -187,11 +188,44 @@ class _Run:
         self.say(step.prompt if prompts is None else prompts)
         first = self.state.step_failures == 0 and not repeat
         timeout = step.timeout or (self.policy.first_timeout_seconds if first else self.policy.later_timeout_seconds)
+        listen = self.policy.speech_enabled and step.grammar is not None and \
+            not (step.collect and step.collect.sensitive)
+        if listen and step.collect:
+            self.state.vars["partial_ok"] = True
         if step.collect:
             self.wait = Ask(max_digits=step.collect.max, min_digits=step.collect.min,
-                            finish_on_key=step.collect.finish, timeout=timeout, grammar=step.grammar)
+                            finish_on_key=step.collect.finish, timeout=timeout, grammar=step.grammar,
+                            listen=listen)
         else:
-            self.wait = Ask(max_digits=1, finish_on_key="", timeout=timeout, grammar=step.grammar)
+            self.wait = Ask(max_digits=1, finish_on_key="", timeout=timeout, grammar=step.grammar,
+                            listen=listen)
+
+    # --- input ---------------------------------------------------------------------------------
+
+    def entered(self, event: ev.KeysPressed) -> None:
+        """Keys, joined to any keys of the same entry pressed before a pause.
+
+        When callers may also speak, a number entry starts in a one-second key window before
+        the recording; a caller who keys slowly is cut off there, so an entry that ended on a
+        pause before # is kept and collection goes on without a prompt."""
+        step = self.flow.steps.get(self.state.step)
+        partial = self.state.vars.pop("partial", "")
+        digits = partial + event.digits
+        collect = step.collect if step else None
+        if collect and self.state.vars.get("partial_ok") and not event.finished \
+                and len(digits) < collect.max and digits.isdigit():
+            self.state.vars["partial"] = digits
+            self.wait = Ask(max_digits=collect.max, min_digits=collect.min, finish_on_key=collect.finish,
+                            timeout=self.policy.later_timeout_seconds, grammar=step.grammar, continuation=True)
+            return
+        self.keys(digits)
+
+    def silence(self) -> None:
+        partial = self.state.vars.pop("partial", "")
+        if partial:
+            self.keys(partial)  # what was keyed before the caller stopped is the entry
+        else:
+            self.failure("noinput")
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -301,7 +335,7 @@ class _Run:
         self.speech_out.append(Pause(KEY_PAUSE_SECONDS))
         self.say(["speech_confirm"])
         self.wait = Ask(max_digits=1, finish_on_key="", timeout=self.policy.later_timeout_seconds,
-                        grammar="confirm")
+                        grammar="confirm", listen=self.policy.speech_enabled)
 
     def confirm_pending(self, pending: dict, answer: str | None) -> None:
         self.state.vars.pop("pending", None)

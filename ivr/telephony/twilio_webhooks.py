@@ -143,7 +143,8 @@ def create_blueprint() -> Blueprint:
     def turn() -> Response:
         def answer(rt: Runtime, call_sid: str) -> str:
             digits = request.form.get("Digits")
-            event: ev.Event = ev.KeysPressed(digits[:MAX_PARAM + 1]) if digits else ev.NoInput()
+            finished = bool(_param("FinishedOnKey")) or "FinishedOnKey" not in request.form
+            event: ev.Event = ev.KeysPressed(digits[:MAX_PARAM + 1], finished) if digits else ev.NoInput()
             return rt.calls.turn(call_sid, _turn_token(), event, _renderer(rt))
         return _guarded(answer)
 

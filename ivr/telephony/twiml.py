@@ -63,22 +63,22 @@ def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: 
     a plain key <Gather> that reports no input when it ends: the whole wait stays as long as in
     keys-only mode, and a key still works at every moment.
     """
-    gather = response.gather(input="dtmf", num_digits=1, timeout=1, finish_on_key="", action=urls.answer,
-                             method="POST")
+    num_digits = 1 if not wait.finish_on_key else None
+    gather = response.gather(input="dtmf", num_digits=num_digits, timeout=1, finish_on_key=wait.finish_on_key,
+                             action=urls.answer, method="POST")
     add_speech(gather, turn.speech, store, urls.base)
     response.record(action=urls.heard, method="POST", timeout=listening.record_silence,
                     max_length=listening.max_seconds, play_beep=False, finish_on_key="0123456789*#",
                     trim="trim-silence")
     remaining = max(wait.timeout - 1 - listening.record_silence, 2)
-    response.gather(input="dtmf", num_digits=1, timeout=remaining, finish_on_key="", action=urls.answer,
-                    method="POST", action_on_empty_result=True)
+    response.gather(input="dtmf", num_digits=num_digits, timeout=remaining, finish_on_key=wait.finish_on_key,
+                    action=urls.answer, method="POST", action_on_empty_result=True)
 
 
 def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls, listening: Listening = Listening()) -> str:
     response = VoiceResponse()
     wait = turn.wait
-    if isinstance(wait, Ask) and listening.enabled and wait.grammar and wait.max_digits == 1 \
-            and not wait.finish_on_key:
+    if isinstance(wait, Ask) and listening.enabled and wait.listen:
         render_listening_ask(response, turn, wait, store, urls, listening)
     elif isinstance(wait, Ask):
         # Prompts go inside <Gather> so a key press interrupts them (keys-only barge-in).
