@@ -28,6 +28,7 @@ from ivr.simulator import (
     run_terminal_call,
 )
 from ivr.simulator.twilio_sim import BEEP_SECONDS, estimate_speech_seconds
+from test_simulator import scripted
 from ivr.telephony.transcript_wav import read_transcript, write_transcript_wav
 
 AUTH_TOKEN = "sim-record-auth-token"
@@ -446,16 +447,6 @@ def test_keys_left_over_after_a_key_ended_recording_go_to_the_next_gather(server
 # -- terminal phone --------------------------------------------------------------------------
 
 
-def scripted(lines: list[str]):
-    feed = iter(lines)
-
-    def input_fn(prompt: str = "") -> str:
-        try:
-            return next(feed)
-        except StopIteration:
-            raise EOFError from None
-
-    return input_fn
 
 
 def test_terminal_phone_speaks_to_a_record(server):
