@@ -154,6 +154,27 @@ def cmd_grammars(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    """Create an operator account from the shell (the first supervisor)."""
+    import getpass
+
+    from ivr.console.accounts import AccountError, create_operator
+    from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.runtime import shanghai_now
+    settings = _settings(args, demo=True)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    try:
+        with session_factory(engine)() as db, db.begin():
+            create_operator(db, args.username, password, args.role, shanghai_now(), phone=args.phone)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.role} {args.username} created")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ivr", description="Voice hotline for older callers")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     grammars = sub.add_parser("grammars", help="check grammars, and phrases against the model's words")
     grammars.add_argument("action", choices=["check"])
     grammars.set_defaults(func=cmd_grammars)
+
+    operator = sub.add_parser("operator", help="create an operator or supervisor account")
+    operator.add_argument("action", choices=["add"])
+    operator.add_argument("username")
+    operator.add_argument("--role", choices=["operator", "supervisor"], default="operator")
+    operator.add_argument("--phone", help="the operator's phone, E.164 (calls are bridged to it)")
+    operator.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    operator.set_defaults(func=cmd_operator)
 
     handoffs = sub.add_parser("handoffs", help="print the latest handoff records (what operators see)")
     handoffs.add_argument("--limit", type=int, default=10)
