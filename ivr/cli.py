@@ -175,6 +175,31 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Drain the outbox (booking SMS) through Twilio's REST API, retrying with back-off."""
+    import time
+
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.outbox import drain
+    from ivr.runtime import shanghai_now
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=args.timeout))
+    while True:
+        report = drain(sessions, client, settings.twilio_number, shanghai_now())
+        if report.sent or report.retried or report.failed:
+            log.info("outbox: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ivr", description="Voice hotline for older callers")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--phone", help="the operator's phone, E.164 (calls are bridged to it)")
     operator.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     operator.set_defaults(func=cmd_operator)
+
+    worker = sub.add_parser("worker", help="send queued messages (booking SMS) through Twilio, with retries")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
+    worker.add_argument("--timeout", type=float, default=10.0, help="seconds for each Twilio request")
+    worker.set_defaults(func=cmd_worker)
 
     handoffs = sub.add_parser("handoffs", help="print the latest handoff records (what operators see)")
     handoffs.add_argument("--limit", type=int, default=10)

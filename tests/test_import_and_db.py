@@ -105,7 +105,7 @@ def test_database_from_an_older_version_upgrades_without_losing_rows(tmp_path: P
     with engine.connect() as conn:
         assert conn.execute(text("SELECT case_no FROM matters")).scalar_one() == "20260001"
         assert conn.execute(text("SELECT turn FROM call_sessions WHERE call_sid='CA1'")).scalar_one() == 3
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
 
 
 def test_writers_queue_and_a_dropped_session_does_not_block_them(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ivr.db.models import Booking, CallerPreference, Handoff, IdCheckFailure, Matter
+from ivr.outbox import queue_sms
 from ivr.engine.ports import BookingView, CallerProfile, MatterView
 from ivr.privacy import id_last4_matches
 from ivr.timeutil import from_db, to_db
@@ -99,6 +100,9 @@ class SqlRepository:
             return False
         row.status, row.cancelled_at = "cancelled", to_db(now)
         return True
+
+    def queue_sms(self, to: str, body: str, dedupe_key: str, now: datetime) -> None:
+        queue_sms(self.session, to, body, dedupe_key, now)
 
     def record_handoff(self, call_sid: str, caller: str, language: str, verified: bool,
                        reason: str, story: list[dict], now: datetime) -> None:

@@ -262,7 +262,27 @@ def book_slot(ctx: ActionContext) -> str:
         return "full"
     ctx.state.vars["from_spoken"] = say_phone(ctx.policy.callback_from_number)
     ctx.state.note("booked", slot=slot.key)
+    number = ctx.state.vars["callback_number"]
+    if number.startswith("+861"):  # a mainland mobile can take the confirmation by SMS
+        body = ctx.words("sms_booking_confirmed", slot=written_slot(slot.start, slot.end),
+                         from_number=written_phone(ctx.policy.callback_from_number))
+        ctx.repo.queue_sms(number, body, f"booking:{ctx.state.call_sid}:{slot.key}", ctx.now)
     return "booked"
+
+
+WEEKDAYS = "一二三四五六日"
+
+
+def written_slot(start: datetime, end: datetime) -> str:
+    """A slot as written in a message (absolute: the message may be read on another day)."""
+    return f"{start.month}月{start.day}日（星期{WEEKDAYS[start.weekday()]}）{start:%H:%M}至{end:%H:%M}"
+
+
+def written_phone(number: str) -> str:
+    digits = number.removeprefix("+86")
+    if digits.startswith("21") and len(digits) == 10:
+        return f"021-{digits[2:6]}-{digits[6:]}"
+    return digits
 
 
 @action("found", "none")
