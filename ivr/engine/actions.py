@@ -34,9 +34,7 @@ class Ask:
     finish_on_key: str
     timeout: int
     grammar: str | None = None
-    min_digits: int = 1
     listen: bool = False  # also record a spoken answer (a recogniser is installed)
-    continuation: bool = False  # keys already pressed; keep collecting without a prompt
 
 
 @dataclass(frozen=True)

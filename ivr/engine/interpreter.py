@@ -192,13 +192,9 @@ class _Run:
             not (step.collect and step.collect.sensitive)
         if listen and step.collect:
             self.state.vars["partial_ok"] = True
-        if step.collect:
-            self.wait = Ask(max_digits=step.collect.max, min_digits=step.collect.min,
-                            finish_on_key=step.collect.finish, timeout=timeout, grammar=step.grammar,
-                            listen=listen)
-        else:
-            self.wait = Ask(max_digits=1, finish_on_key="", timeout=timeout, grammar=step.grammar,
-                            listen=listen)
+        max_digits, finish = (step.collect.max, step.collect.finish) if step.collect else (1, "")
+        self.wait = Ask(max_digits=max_digits, finish_on_key=finish, timeout=timeout, grammar=step.grammar,
+                        listen=listen)
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -215,8 +211,9 @@ class _Run:
         if collect and self.state.vars.get("partial_ok") and not event.finished \
                 and len(digits) < collect.max and digits.isdigit():
             self.state.vars["partial"] = digits
-            self.wait = Ask(max_digits=collect.max, min_digits=collect.min, finish_on_key=collect.finish,
-                            timeout=self.policy.later_timeout_seconds, grammar=step.grammar, continuation=True)
+            # Keys already pressed: keep collecting, without a prompt and without recording.
+            self.wait = Ask(max_digits=collect.max, finish_on_key=collect.finish,
+                            timeout=self.policy.later_timeout_seconds, grammar=step.grammar)
             return
         self.keys(digits)
 
@@ -372,7 +369,6 @@ class _Run:
         if step is None or not step.takes_input:
             raise EngineError(f"{kind} at step {state.step!r}, which asks nothing")
         state.step_failures += 1
-        state.total_failures += 1
         if kind == "noinput":
             state.silent_in_a_row += 1
             state.note("silence")

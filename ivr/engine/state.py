@@ -16,7 +16,6 @@ class CallState:
     language_known: bool = False
     step: str = ""
     step_failures: int = 0  # noinput + nomatch at the current step; reset on entering a step
-    total_failures: int = 0
     silent_in_a_row: int = 0
     id_failures: int = 0
     verified: bool = False

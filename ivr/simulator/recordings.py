@@ -29,15 +29,14 @@ Behaviour:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import re
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
+
+from ivr.simulator.basic_auth import basic_auth_matches
 
 __all__ = ["RecordingServer", "ServedRequest"]
 
@@ -161,17 +160,7 @@ class RecordingServer:
     # -- request handling (called from the server thread) --------------------------------
 
     def _authorized(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        user, sep, password = decoded.partition(":")
-        if not sep:
-            return False
-        return (hmac.compare_digest(user.encode(), self.account_sid.encode())
-                and hmac.compare_digest(password.encode(), self.auth_token.encode()))
+        return basic_auth_matches(header, self.account_sid, self.auth_token)
 
     def _answer(self, method: str, path: str, auth: str | None) -> tuple[int, dict[str, str], bytes, ServedRequest]:
         path = path.split("?", 1)[0]

@@ -44,9 +44,6 @@ Nothing happens on its own: calls stay ``queued`` unless a test moves them with
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import re
 import secrets
@@ -61,6 +58,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+
+from ivr.simulator.basic_auth import basic_auth_matches
 
 __all__ = [
     "FakeCall",
@@ -321,15 +320,7 @@ class FakeTwilioApi:
         return status, payload
 
     def _authorized(self, header: Optional[str]) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        user, _, password = decoded.partition(":")
-        return hmac.compare_digest(user, self.account_sid) and hmac.compare_digest(
-            password, self.auth_token)
+        return basic_auth_matches(header, self.account_sid, self.auth_token)
 
     def _route(self, method: str, path: str, query: dict, form: dict) -> tuple[int, dict]:
         m = _ROUTE.match(path)

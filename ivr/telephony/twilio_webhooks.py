@@ -54,14 +54,18 @@ def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
 def _error_twiml(rt: Runtime, call_sid: str, note: str) -> Response:
     """Static apology that needs no database: 1 starts again, 0 reaches a person."""
     log.error("call %s: %s", call_sid or "-", note)
+    response = VoiceResponse()
+    _recover_gather(rt, response, ("error_apology", "error_options"))
+    return _xml(str(response.to_xml()))
+
+
+def _recover_gather(rt: Runtime, response: VoiceResponse, prompt_ids: tuple[str, ...]) -> None:
+    """Say the prompts (fixed words: no database needed) and take 1 = start again, 0 = person."""
     base = rt.settings.public_base_url
     words = rt.flow.prompts["cmn"]
-    response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout_seconds, finish_on_key="",
                              action=f"{base}/twilio/recover", method="POST", action_on_empty_result=True)
-    add_speech(gather, [Prompt(pid, "cmn", words[pid]) for pid in ("error_apology", "error_options")],
-               rt.store, base)
-    return _xml(str(response.to_xml()))
+    add_speech(gather, [Prompt(pid, "cmn", words[pid]) for pid in prompt_ids], rt.store, base)
 
 
 def _static_person(rt: Runtime, call_sid: str) -> Response:
@@ -73,10 +77,7 @@ def _static_person(rt: Runtime, call_sid: str) -> Response:
         add_speech(response, [Prompt("connecting", "cmn", words["connecting"])], rt.store, base)
         response.enqueue(rt.policy.queue_name, wait_url=f"{base}/twilio/queue/wait", wait_url_method="POST")
         return _xml(str(response.to_xml()))
-    gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout_seconds, finish_on_key="",
-                             action=f"{base}/twilio/recover", method="POST", action_on_empty_result=True)
-    add_speech(gather, [Prompt(pid, "cmn", words[pid]) for pid in ("error_after_hours", "error_options")],
-               rt.store, base)
+    _recover_gather(rt, response, ("error_after_hours", "error_options"))
     log.error("call %s: no database; caller %s asked for a person after hours", call_sid,
               mask_phone(_param("From")))
     return _xml(str(response.to_xml()))
