@@ -12,12 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
+from ivr.db.handoffs import end_waiting_handoffs
 from ivr.db.models import CallSession
 from ivr.db.repository import SqlRepository
 from ivr.engine import events as ev
 from ivr.engine.actions import Turn
 from ivr.engine.interpreter import Engine
 from ivr.engine.state import CallState
+from ivr.service_rules import PolicySource
 from ivr.timeutil import to_db
 
 Render = Callable[[Turn, int], str]
@@ -29,11 +31,18 @@ class UnknownCall(LookupError):
 
 class CallService:
     def __init__(self, sessions: sessionmaker[Session], engine: Engine, id_hash_secret: str,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], policies: PolicySource | None = None) -> None:
         self.sessions = sessions
         self.engine = engine
         self.secret = id_hash_secret
         self.clock = clock
+        self.policies = policies or PolicySource(engine.policy)
+
+    def _handle(self, db: Session, state: CallState, event: ev.Event, now: datetime) -> Turn:
+        return self.engine.handle(state, event, SqlRepository(db, self.secret), now, self.policies.current(db))
+
+    def _jump(self, db: Session, state: CallState, step_id: str, now: datetime) -> Turn:
+        return self.engine.jump(state, step_id, SqlRepository(db, self.secret), now, self.policies.current(db))
 
     def _load(self, db: Session, call_sid: str) -> CallSession | None:
         query = select(CallSession).where(CallSession.call_sid == call_sid)
@@ -53,8 +62,7 @@ class CallService:
                 return row.last_response  # Twilio retried the first request
             now = self.clock()
             state = CallState(call_sid=call_sid, caller=caller)
-            turn = self.engine.handle(state, ev.CallStarted(caller, called), SqlRepository(db, self.secret),
-                                      now)
+            turn = self._handle(db, state, ev.CallStarted(caller, called), now)
             body = render(turn, 1)
             db.add(CallSession(call_sid=call_sid, caller=caller, state=state.to_json(), turn=1,
                                last_response=body, status="in-progress", started_at=to_db(now),
@@ -71,7 +79,7 @@ class CallService:
                 return row.last_response
             now = self.clock()
             state = CallState.from_json(row.state)
-            turn = self.engine.handle(state, event, SqlRepository(db, self.secret), now)
+            turn = self._handle(db, state, event, now)
             row.turn += 1
             body = render(turn, row.turn)
             self._store(row, state)
@@ -99,7 +107,7 @@ class CallService:
                 raise UnknownCall(call_sid)
             state = CallState.from_json(row.state)
             now = self.clock()
-            turn = self.engine.handle(state, event, SqlRepository(db, self.secret), now)
+            turn = self._handle(db, state, event, now)
             self._store(row, state)
             row.updated_at = to_db(now)
             return render(turn, row.turn)
@@ -117,22 +125,23 @@ class CallService:
             else:
                 state = CallState.from_json(row.state)
             state.handoff_reason = reason
-            turn = self.engine.jump(state, self.engine.flow.person_step, SqlRepository(db, self.secret), now)
+            turn = self._jump(db, state, self.engine.flow.person_step, now)
             row.turn += 1
             body = render(turn, row.turn)
             self._store(row, state)
             row.last_response, row.updated_at = body, to_db(now)
             return body
 
-    def restart(self, call_sid: str, caller: str, render: Render) -> str:
-        """After a system error: start the dialog again at the main menu, keeping the call story."""
+    def restart(self, call_sid: str, caller: str, render: Render, step_id: str = "main_menu") -> str:
+        """Go on with the dialog at `step_id`, keeping the call story: the main menu after a
+        system error, the "anything else?" step after talking to a person."""
         with self.sessions() as db, db.begin():
             row = self._load(db, call_sid)
             now = self.clock()
             if row is None:
                 raise UnknownCall(call_sid)
             state = CallState.from_json(row.state)
-            turn = self.engine.jump(state, "main_menu", SqlRepository(db, self.secret), now)
+            turn = self._jump(db, state, step_id, now)
             row.turn += 1
             body = render(turn, row.turn)
             self._store(row, state)
@@ -146,7 +155,8 @@ class CallService:
                 return
             now = self.clock()
             state = CallState.from_json(row.state)
-            self.engine.handle(state, ev.CallEnded(status, duration), SqlRepository(db, self.secret), now)
+            self._handle(db, state, ev.CallEnded(status, duration), now)
+            end_waiting_handoffs(db, call_sid, "hung_up", now)
             self._store(row, state)
             row.status, row.ended_at = status, to_db(now)
             row.duration_seconds, row.updated_at = duration, to_db(now)

@@ -28,6 +28,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name) or allowed[0]
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -71,6 +78,16 @@ class Settings:
     recording_hosts: tuple[str, ...] = ("api.twilio.com",)
     demo_csv: Path | None = None
     log_level: str = "INFO"
+    console_secret_key: str = field(default="", repr=False)
+    console_session_minutes: int = 30  # idle minutes before an operator must log in again
+    twilio_api_base: str = ""  # empty: Twilio itself; tests and the demo point it at a loopback fake
+    twilio_rest_timeout_seconds: float = 5.0
+    callback_mode: str = "operator_first"  # operator_first | caller_first
+    callback_max_attempts: int = 3
+    callback_retry_minutes: int = 30
+    callback_claim_minutes: int = 20  # an unfinished claim is released after this long
+    callback_ring_seconds: int = 25
+    sms_reminder_minutes: int = 0  # 0: no reminder before a callback slot
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -152,4 +169,14 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
             "api.twilio.com,127.0.0.1" if demo else "api.twilio.com")).split(",") if h.strip()),
         demo_csv=Path(demo_csv) if demo_csv else PROJECT_ROOT / "flows" / "demo_matters.csv",
         log_level=env.get("LOG_LEVEL", "INFO"),
+        console_secret_key=env.get("CONSOLE_SECRET_KEY") or _secret_file(var_dir, "console_secret"),
+        console_session_minutes=_int(env, "CONSOLE_SESSION_MINUTES", 30),
+        twilio_api_base=(env.get("TWILIO_API_BASE") or "").rstrip("/"),
+        twilio_rest_timeout_seconds=float(env.get("TWILIO_REST_TIMEOUT_SECONDS") or 5.0),
+        callback_mode=_choice(env, "CALLBACK_MODE", ("operator_first", "caller_first")),
+        callback_max_attempts=_int(env, "CALLBACK_MAX_ATTEMPTS", 3),
+        callback_retry_minutes=_int(env, "CALLBACK_RETRY_MINUTES", 30),
+        callback_claim_minutes=_int(env, "CALLBACK_CLAIM_MINUTES", 20),
+        callback_ring_seconds=_int(env, "CALLBACK_RING_SECONDS", 25),
+        sms_reminder_minutes=_int(env, "SMS_REMINDER_MINUTES", 0),
     )

@@ -1,7 +1,8 @@
-"""Sending what the outbox holds (SMS today), with retries and back-off.
+"""Sending what the outbox holds (SMS and callback calls), with retries and back-off.
 
-Rows are written in the same transaction as the call turn that causes them, so a Twilio outage
-never loses a message and never slows a caller's turn; `python -m ivr worker` sends them.
+Rows are written in the same transaction as the turn or console action that causes them, so a
+Twilio outage never loses a message and never slows a caller's turn; `python -m ivr worker`
+sends them, and the console sends a "call now" at once through the same path.
 """
 from __future__ import annotations
 
@@ -10,27 +11,47 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from twilio.base.exceptions import TwilioException
 
-from ivr.db.models import OutboxItem
+from ivr.db.models import CallbackAttempt, OutboxItem
 from ivr.privacy import mask_phone
+from ivr.telephony.rest_client import REST_ERRORS, describe_error
 from ivr.timeutil import to_db
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
+# A callback call that could not be placed for this long is dropped: the operator has moved on.
+CALL_MAX_ATTEMPTS = 3
+CALL_STALE_SECONDS = 300
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+def _queue(db: Session, kind: str, dedupe_key: str, payload: dict, now: datetime) -> OutboxItem | None:
+    if db.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key)).first():
+        return None
+    item = OutboxItem(kind=kind, dedupe_key=dedupe_key, payload=payload, status="pending", attempts=0,
+                      next_attempt_at=to_db(now), created_at=to_db(now))
+    db.add(item)
+    return item
 
 
 def queue_sms(db: Session, to: str, body: str, dedupe_key: str, now: datetime) -> None:
     """Add an SMS to the outbox unless one with the same key is there (a retried turn)."""
-    if db.execute(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key)).first():
-        return
-    db.add(OutboxItem(kind="sms", dedupe_key=dedupe_key, payload={"to": to, "body": body}, status="pending",
-                      attempts=0, next_attempt_at=to_db(now), created_at=to_db(now)))
+    _queue(db, "sms", dedupe_key, {"to": to, "body": body}, now)
+
+
+def queue_call(db: Session, attempt: CallbackAttempt, to: str, from_: str, url: str, status_callback: str,
+               ring_seconds: int, now: datetime) -> OutboxItem:
+    """Add an outbound call for a callback attempt (flushed, so the caller may send it at once)."""
+    item = _queue(db, "call", f"call:{attempt.id}", {
+        "attempt_id": attempt.id, "to": to, "from": from_, "url": url,
+        "status_callback": status_callback, "timeout": ring_seconds}, now)
+    assert item is not None, "one call per attempt"
+    db.flush()
+    return item
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -44,7 +65,60 @@ class DrainReport:
     failed: int = 0
 
 
-def drain(sessions: sessionmaker[Session], client: Any, from_number: str, now: datetime,
+def _send(item: OutboxItem, client: Any, sms_from: str) -> str:
+    payload = item.payload
+    if item.kind == "sms":
+        return client.messages.create(to=payload["to"], from_=sms_from, body=payload["body"]).sid
+    call = client.calls.create(to=payload["to"], from_=payload["from"], url=payload["url"], method="POST",
+                               status_callback=payload["status_callback"], status_callback_method="POST",
+                               status_callback_event=CALL_EVENTS, timeout=payload["timeout"])
+    return call.sid
+
+
+def _call_attempt(db: Session, item: OutboxItem) -> CallbackAttempt | None:
+    return db.get(CallbackAttempt, item.payload["attempt_id"]) if item.kind == "call" else None
+
+
+def send_one(db: Session, item: OutboxItem, client: Any, sms_from: str, now: datetime,
+             report: DrainReport) -> None:
+    """One try for one item, in the caller's transaction; the outcome is written on the row
+    (and on the callback attempt, where the console shows it)."""
+    attempt = _call_attempt(db, item)
+    max_attempts = CALL_MAX_ATTEMPTS if item.kind == "call" else MAX_ATTEMPTS
+    if item.kind == "call" and to_db(now) - item.created_at > timedelta(seconds=CALL_STALE_SECONDS):
+        _give_up(item, attempt, "not placed within 5 minutes; the operator can call again", report)
+        return
+    item.attempts += 1
+    try:
+        sid = _send(item, client, sms_from)
+    except REST_ERRORS as exc:
+        item.last_error = describe_error(exc)
+        if getattr(exc, "status", 0) == 400 or item.attempts >= max_attempts:
+            _give_up(item, attempt, item.last_error, report)
+            return
+        item.next_attempt_at = to_db(now + retry_delay(item.attempts))
+        if attempt is not None:
+            attempt.error = f"{item.last_error}; trying again"
+        report.retried += 1
+        log.warning("outbox %d (%s to %s): %s; retry %d", item.id, item.kind, mask_phone(item.payload["to"]),
+                    item.last_error, item.attempts)
+        return
+    item.status, item.provider_sid, item.sent_at = "sent", sid, to_db(now)
+    if attempt is not None:
+        attempt.call_sid, attempt.status, attempt.error = sid, "queued", None
+    report.sent += 1
+
+
+def _give_up(item: OutboxItem, attempt: CallbackAttempt | None, error: str, report: DrainReport) -> None:
+    item.status, item.last_error = "failed", error
+    if attempt is not None:
+        attempt.status, attempt.error = "error", error
+    report.failed += 1
+    log.error("outbox %d (%s to %s) failed for good: %s", item.id, item.kind, mask_phone(item.payload["to"]),
+              error)
+
+
+def drain(sessions: sessionmaker[Session], client: Any, sms_from: str, now: datetime,
           limit: int = 50) -> DrainReport:
     """Send every due item once; each item is its own transaction, so one failure stops nothing."""
     report = DrainReport()
@@ -55,26 +129,6 @@ def drain(sessions: sessionmaker[Session], client: Any, from_number: str, now: d
     for item_id in due:
         with sessions() as db, db.begin():
             item = db.get(OutboxItem, item_id)
-            if item is None or item.status != "pending":
-                continue
-            item.attempts += 1
-            try:
-                message = client.messages.create(to=item.payload["to"], from_=from_number,
-                                                 body=item.payload["body"])
-            except (TwilioException, requests.RequestException) as exc:
-                item.last_error = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"[:500]
-                permanent = getattr(exc, "status", 0) == 400
-                if permanent or item.attempts >= MAX_ATTEMPTS:
-                    item.status = "failed"
-                    report.failed += 1
-                    log.error("outbox %d to %s failed for good: %s", item.id, mask_phone(item.payload["to"]),
-                              item.last_error)
-                else:
-                    item.next_attempt_at = to_db(now + retry_delay(item.attempts))
-                    report.retried += 1
-                    log.warning("outbox %d to %s: %s; retry %d", item.id, mask_phone(item.payload["to"]),
-                                item.last_error, item.attempts)
-                continue
-            item.status, item.provider_sid, item.sent_at = "sent", message.sid, to_db(now)
-            report.sent += 1
+            if item is not None and item.status == "pending":
+                send_one(db, item, client, sms_from, now, report)
     return report

@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alembic import command
 from sqlalchemy import inspect, select, text
 
 from ivr.db.models import Matter
-from ivr.db.schema import make_engine, session_factory, upgrade
+from ivr.db.schema import alembic_config, make_engine, session_factory, upgrade
 from ivr.importer import import_matters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +106,30 @@ def test_database_from_an_older_version_upgrades_without_losing_rows(tmp_path: P
     with engine.connect() as conn:
         assert conn.execute(text("SELECT case_no FROM matters")).scalar_one() == "20260001"
         assert conn.execute(text("SELECT turn FROM call_sessions WHERE call_sid='CA1'")).scalar_one() == 3
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+
+
+def test_console_revision_keeps_waiting_handoffs_and_bookings(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO handoffs (call_sid, caller, language, verified, reason, story, status, created_at)"
+            " VALUES ('CA1', '+8613800000009', 'cmn', 1, 'asked_for_person', '[]', 'new', '2026-11-20 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO bookings (caller, callback_number, slot_start, slot_end, language, status, call_sid,"
+            " created_at) VALUES ('+8613800000009', '+8613800000009', '2026-11-20 01:00:00',"
+            " '2026-11-20 02:00:00', 'cmn', 'open', 'CA1', '2026-11-20 00:00:00')"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status, taken_by FROM handoffs")).one() == ("waiting", None)
+        assert conn.execute(text("SELECT status, attempts, claimed_by FROM bookings")).one() == ("open", 0, None)
+    config = alembic_config(str(engine.url))
+    with engine.begin() as connection:  # and back down: the console's columns and tables go again
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    assert "callback_attempts" not in inspect(engine).get_table_names()
+    assert "taken_by" not in {c["name"] for c in inspect(engine).get_columns("handoffs")}
 
 
 def test_writers_queue_and_a_dropped_session_does_not_block_them(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ivr.db.models import AuditEntry, Operator
+from ivr.audit import audit
+from ivr.db.models import Operator
 from ivr.privacy import mask_phone
 from ivr.timeutil import to_db
 
@@ -74,7 +75,3 @@ def authenticate(db: Session, username: str, password: str, now: datetime) -> Lo
     operator.failed_logins, operator.locked_until = 0, None
     audit(db, username, "login", now)
     return LoginResult(operator, "ok")
-
-
-def audit(db: Session, actor: str, action: str, now: datetime, **detail: object) -> None:
-    db.add(AuditEntry(at=to_db(now), actor=actor, action=action, detail=detail))

@@ -78,6 +78,14 @@ class Booking(Base):
     call_sid: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The operators' side: status open → done | followup (or cancelled by the caller).
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    outcome_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Handoff(Base):
@@ -91,8 +99,12 @@ class Handoff(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(String(40))
     story: Mapped[list] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    # waiting → taken → done; or left / hung_up / after_hours (the caller was offered a callback)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    taken_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Operator(Base):
@@ -137,3 +149,29 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class CallbackAttempt(Base):
+    """One outbound call for a booking: placed by an operator ("call now") or by the worker."""
+
+    __tablename__ = "callback_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(Integer, index=True)
+    operator: Mapped[str] = mapped_column(String(64))  # "auto" when the worker retries
+    mode: Mapped[str] = mapped_column(String(20))  # operator_first | caller_first | caller_to_queue
+    call_sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(20))  # placing, then Twilio's CallStatus; error
+    dial_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ServiceRule(Base):
+    """A rule supervisors changed in the console (hours, capacity, days off); overrides Settings."""
+
+    __tablename__ = "service_rules"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ivr.db.models import Booking, CallerPreference, Handoff, IdCheckFailure, Matter
+from ivr.db.handoffs import end_waiting_handoffs
 from ivr.outbox import queue_sms
 from ivr.engine.ports import BookingView, CallerProfile, MatterView
 from ivr.privacy import id_last4_matches
@@ -105,7 +106,11 @@ class SqlRepository:
         queue_sms(self.session, to, body, dedupe_key, now)
 
     def record_handoff(self, call_sid: str, caller: str, language: str, verified: bool,
-                       reason: str, story: list[dict], now: datetime) -> None:
+                       reason: str, story: list[dict], waiting: bool, now: datetime) -> None:
         self.session.add(Handoff(call_sid=call_sid, caller=caller, language=language,
                                  verified=verified, reason=reason, story=story,
-                                 status="new", created_at=to_db(now)))
+                                 status="waiting" if waiting else "after_hours", created_at=to_db(now)))
+
+    def end_handoff(self, call_sid: str, status: str, now: datetime) -> None:
+        """The caller left the queue without a person (gave up, timed out, queue full)."""
+        end_waiting_handoffs(self.session, call_sid, status, now)

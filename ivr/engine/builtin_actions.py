@@ -315,6 +315,6 @@ def request_person(ctx: ActionContext) -> str:
     if not opened:
         reason = f"{reason}+after_hours"
     ctx.repo.record_handoff(state.call_sid, state.caller, state.language, state.verified, reason,
-                            list(state.story), ctx.now)
+                            list(state.story), opened, ctx.now)
     state.note("handoff", reason=reason)
     return "open" if opened else "closed"

@@ -71,8 +71,10 @@ class Engine:
 
     # --- entry point --------------------------------------------------------------------------
 
-    def handle(self, state: CallState, event: ev.Event, repo: Repository, now: datetime) -> Turn:
-        run = _Run(self, state, repo, now)
+    def handle(self, state: CallState, event: ev.Event, repo: Repository, now: datetime,
+               policy: Policy | None = None) -> Turn:
+        """`policy` carries the rules supervisors changed since start-up (hours, capacity, days off)."""
+        run = _Run(self, state, repo, now, policy or self.policy)
         if isinstance(event, ev.CallStarted):
             state.caller, state.called = event.caller, event.called
             state.note("call_started")
@@ -99,9 +101,10 @@ class Engine:
             raise EngineError(f"unknown event {event!r}")
         return Turn(speech=run.speech_out, wait=run.wait, step=state.step)
 
-    def jump(self, state: CallState, step_id: str, repo: Repository, now: datetime) -> Turn:
-        """Enter a step from outside the flow (recovery after a system error)."""
-        run = _Run(self, state, repo, now)
+    def jump(self, state: CallState, step_id: str, repo: Repository, now: datetime,
+             policy: Policy | None = None) -> Turn:
+        """Enter a step from outside the flow (recovery after a system error, back from a person)."""
+        run = _Run(self, state, repo, now, policy or self.policy)
         run.enter(step_id)
         return Turn(speech=run.speech_out, wait=run.wait, step=state.step)
 
@@ -109,8 +112,9 @@ class Engine:
 class _Run:
     """The work for one event: follows transitions until the call waits for the caller."""
 
-    def __init__(self, engine: Engine, state: CallState, repo: Repository, now: datetime) -> None:
-        self.engine, self.flow, self.policy = engine, engine.flow, engine.policy
+    def __init__(self, engine: Engine, state: CallState, repo: Repository, now: datetime,
+                 policy: Policy) -> None:
+        self.engine, self.flow, self.policy = engine, engine.flow, policy
         self.state, self.repo, self.now = state, repo, now
         self.speech_out: list[Speech] = []
         self.wait: Ask | Enqueue | Hold | LeaveQueue | Hangup | Nothing = Nothing()
@@ -414,12 +418,18 @@ class _Run:
         self.state.note("queue_result", result=result)
         if result == "hangup":
             self.state.ended = True
+            self.repo.end_handoff(self.state.call_sid, "hung_up", self.now)
+            self.wait = Nothing()
+            return
+        if result == "redirected":  # an operator took the call: Twilio ignores this answer
             self.wait = Nothing()
             return
         if result == "leave":
             outcome = "timeout" if self.state.vars.get("queue_leave") == "timeout" else "left"
         elif result == "bridged":
             outcome = "bridged"
-        else:  # queue-full, error, system-error, redirected
+        else:  # queue-full, error, system-error
             outcome = "full"
+        if outcome != "bridged":
+            self.repo.end_handoff(self.state.call_sid, "left", self.now)
         self.follow(step.on[outcome])
