@@ -29,6 +29,17 @@ Give the simulator a started :class:`~ivr.simulator.recordings.RecordingServer`
 (``recording_server=``) and the app can fetch ``RecordingUrl + ".wav"`` with
 Basic auth. Without one, RecordingUrl points at ``https://api.twilio.com`` and
 the bytes exist only in memory (:attr:`SimCall.recordings`): nothing can fetch them.
+
+Outbound calls: :meth:`TwilioSimulator.place_outbound_call` plays a REST
+``calls.create``: status callbacks for the requested events (initiated, ringing,
+answered, completed) and, when the called phone answers, the ``Url`` TwiML with
+``Direction=outbound-api``. :mod:`ivr.simulator.cloud` drives it from the fake
+REST API. ``<Dial>`` outcomes per dialled number come from
+:attr:`TwilioSimulator.dial_outcomes`; every Dial is listed in :attr:`SimCall.dials`.
+Unverified details: ``CallStatus=initiated`` on the initiated callback, busy and
+failed calls skipping the ringing callback, the outbound ring time before an
+answer (``ring_seconds``), and how a Dial with several numbers combines their
+outcomes (any completed wins, then no-answer, busy, failed, canceled).
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ import wave
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
@@ -60,6 +71,7 @@ __all__ = [
     "PendingGather",
     "PendingRecord",
     "SimCall",
+    "SimDial",
     "SimError",
     "SimQueue",
     "SimRecording",
@@ -102,6 +114,12 @@ QUEUE_URL_VERBS = {"Play", "Say", "Pause", "Redirect"}   # <Dial><Queue url=..> 
 GATHER_NESTABLE = {"Say", "Play", "Pause"}
 DIAL_NOUNS = {"Number", "Client", "Sip", "Queue", "Conference", "Application"}
 WEBHOOK_KINDS_EXCLUDED_FROM_REPLAY = {"media"}
+
+# How the called phone responds to an outbound call (place_outbound_call answer=).
+OUTBOUND_ANSWERS = ("answered", "no-answer", "busy", "failed")
+# DialCallStatus a dialled number can end with, in the order a multi-number Dial reports them.
+DIAL_OUTCOMES = ("completed", "no-answer", "busy", "failed", "canceled")
+DIAL_DEFAULT_TIMEOUT = 30       # <Dial timeout>: seconds a number rings before no-answer
 
 # Twilio error codes used in SimError.error_code / fallback ErrorCode.
 ERR_HTTP_RETRIEVAL = 11200      # non-2xx, bad response
@@ -344,6 +362,20 @@ class SimRecording:
 
 
 @dataclass
+class SimDial:
+    """One <Dial> a call made: whom it rang, as whom, and how it ended."""
+
+    targets: list[str]              # numbers; other nouns as "client:alice", "queue:helpers", ...
+    caller_id: Optional[str]        # the callerId attribute as written (None: not given)
+    timeout: int                    # seconds the numbers ring before no-answer
+    status: str                     # DialCallStatus: completed, no-answer, busy, failed, canceled
+    duration: int                   # DialCallDuration (0 unless completed)
+    call_sid: str                   # DialCallSid of the dialled leg
+    action: Optional[str]           # absolute action URL (None: the document goes on)
+    at: float = 0.0                 # virtual seconds since the call started, when dialling began
+
+
+@dataclass
 class _Frame:
     url: str
     verbs: list[ET.Element]
@@ -414,6 +446,13 @@ class TwilioSimulator:
         (a key or a hang-up before the caller said anything) does not request the
         action URL (the call goes on with the next verb). Set True to post it
         anyway (RecordingDuration "0"), should real Twilio turn out to do that.
+    :param ring_seconds: virtual seconds an outbound call rings before the
+        called phone answers (a modelling choice; Twilio reports no such figure).
+
+    :attr:`dial_outcomes` maps a dialled number (or ``client:name`` …) to how
+    it answers a ``<Dial>``: "completed" (the default), "no-answer", "busy",
+    "failed" or "canceled". :attr:`on_call_status` is called with a
+    :class:`SimCall` whenever its REST-visible :attr:`SimCall.status` changes.
     """
 
     def __init__(
@@ -435,6 +474,7 @@ class TwilioSimulator:
         seed: int | None = None,
         recording_server: RecordingServer | None = None,
         post_empty_recordings: bool = False,
+        ring_seconds: float = 5.0,
     ):
         self.transport = transport
         self.public_base_url = public_base_url.rstrip("/")
@@ -460,6 +500,9 @@ class TwilioSimulator:
         self.recording_server = recording_server
         self.post_empty_recordings = post_empty_recordings
         self.recordings: dict[str, SimRecording] = {}
+        self.ring_seconds = ring_seconds
+        self.dial_outcomes: dict[str, str] = {}
+        self.on_call_status: Callable[[SimCall], None] | None = None
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -524,6 +567,46 @@ class TwilioSimulator:
         call._start()
         return call
 
+    def place_outbound_call(
+        self,
+        to: str,
+        from_: str,
+        url: str,
+        method: str = "POST",
+        status_callback: str | None = None,
+        status_callback_method: str = "POST",
+        status_callback_events: tuple[str, ...] | list[str] = ("completed",),
+        timeout: int = 60,
+        answer: str = "answered",
+        call_sid: str | None = None,
+    ) -> "SimCall":
+        """A call Twilio places to ``to`` (REST ``calls.create``): runs until the callee must act.
+
+        ``answer`` is how the called phone responds: "answered" (``url`` is
+        requested with ``Direction=outbound-api`` and its TwiML runs), "no-answer"
+        (it rings ``timeout`` virtual seconds), "busy" or "failed" (no TwiML is
+        requested). Status callbacks go to ``status_callback`` for the requested
+        events. ``call_sid`` lets a REST front end and the simulator share the sid.
+        """
+        if answer not in OUTBOUND_ANSWERS:
+            raise ValueError(f"answer must be one of {OUTBOUND_ANSWERS}, got {answer!r}")
+        call = SimCall(
+            self,
+            from_=from_,
+            to=to,
+            voice_url=self.url(url),
+            voice_method=method,
+            status_callback_url=self.url(status_callback) if status_callback else None,
+            fallback_url=None,
+            direction="outbound-api",
+            call_sid=call_sid,
+            status_callback_method=status_callback_method,
+            status_callback_events=tuple(status_callback_events),
+        )
+        self.calls.append(call)
+        call._dial_out(answer, timeout)
+        return call
+
     def bridge_next(self, queue_name: str, url: str | None = None) -> "SimCall | None":
         """An operator takes the first caller of ``queue_name`` (like ``<Dial><Queue>``).
 
@@ -542,7 +625,13 @@ class TwilioSimulator:
 
 
 class SimCall:
-    """One simulated inbound call. Created by :meth:`TwilioSimulator.place_call`."""
+    """One simulated call: inbound (:meth:`TwilioSimulator.place_call`) or
+    outbound (:meth:`TwilioSimulator.place_outbound_call`).
+
+    :attr:`status` is the CallStatus Twilio's REST API would show (queued,
+    initiated, ringing, in-progress, then completed, busy, no-answer or failed);
+    :attr:`state` is the simulator's own finer state.
+    """
 
     def __init__(
         self,
@@ -556,14 +645,21 @@ class SimCall:
         fallback_url: str | None,
         tamper_signature: bool = False,
         signature_override: str | None = None,
+        direction: str = "inbound",
+        call_sid: str | None = None,
+        status_callback_method: str = "POST",
+        status_callback_events: tuple[str, ...] = ("completed",),
     ):
         self.sim = sim
-        self.call_sid = sim.new_sid("CA")
+        self.call_sid = call_sid or sim.new_sid("CA")
+        self.direction = direction
         self.from_ = from_
         self.to = to
         self.voice_url = voice_url
         self.voice_method = voice_method.upper()
         self.status_callback_url = status_callback_url
+        self.status_callback_method = status_callback_method
+        self.status_callback_events = status_callback_events
         self.fallback_url = fallback_url
         self.tamper_signature = tamper_signature
         self.signature_override = signature_override
@@ -574,10 +670,13 @@ class SimCall:
         self.warnings: list[str] = []
         self.ignored_keys: list[str] = []
         self.recordings: list[SimRecording] = []
+        self.dials: list[SimDial] = []
         self.state = "ringing"      # ringing, in-progress, queued, bridged, completed
+        self.status = ""            # REST CallStatus, see _set_status
         self.ended_by: str | None = None
         self.final_status: str | None = None
         self.started_at = sim.clock.elapsed
+        self.answered_at: float | None = None
         self.ended_at: float | None = None
 
         self._answered = False
@@ -592,6 +691,8 @@ class SimCall:
         self._verbs_executed = 0
         self._input_mark = 0
         self._in_fallback = False
+        self._callbacks_sent = 0    # SequenceNumber of the next status callback
+        self._set_status("ringing" if direction == "inbound" else "queued")
 
     # -- public API ----------------------------------------------------------------------
 
@@ -618,6 +719,13 @@ class SimCall:
         if self._membership is None:
             return None
         return self._membership.queue.position(self)
+
+    @property
+    def queue_time(self) -> float | None:
+        """Virtual seconds spent so far in the current queue (None: not queued)."""
+        if self._membership is None:
+            return None
+        return self.sim.clock.elapsed - self._membership.enqueued_at
 
     @property
     def duration(self) -> float:
@@ -820,12 +928,24 @@ class SimCall:
         the action URL gets ``Digits=hangup``. Use ``speak(text, then="hangup")``
         for a caller who speaks and hangs up.
         """
+        self._hang_up("caller_hangup")
+
+    def complete(self) -> None:
+        """Like REST ``calls(sid).update(status="completed")``: Twilio hangs up the call.
+
+        Handled like a caller hang-up (a queued call's Enqueue action gets
+        QueueResult=hangup: unverified for a REST hang-up); ``ended_by`` is
+        "rest_completed".
+        """
+        self._hang_up("rest_completed")
+
+    def _hang_up(self, reason: str) -> None:
         if self.ended:
             return
         self._mark_input()
         self._gather = None
         if self._record is not None:
-            self._record_finish(0.0, 0.0, None, None, "hangup", "hangup")
+            self._record_finish(0.0, 0.0, None, None, "hangup", "hangup", hangup_reason=reason)
             if self.ended:
                 return
         if self._membership is not None:
@@ -835,7 +955,7 @@ class SimCall:
             membership, self._bridge = self._bridge, None
             self._notify_dequeue("bridged", membership, queue_time=membership.queue_time_at_bridge,
                                  call_status="completed")
-        self._end("caller_hangup")
+        self._end(reason)
 
     def bridge(self, url: str | None = None) -> list[Heard]:
         """An operator dequeues this caller (``<Dial><Queue>``).
@@ -888,6 +1008,27 @@ class SimCall:
         A queued call first has its Enqueue action requested with
         QueueResult=redirected (its TwiML is not used; ordering unverified).
         """
+        mark = self._leave_for_update()
+        if self._goto("redirect", self.sim.url(url), method, {}, context="main"):
+            self._run()
+        return self.heard[mark:]
+
+    def update_twiml(self, twiml: str) -> list[Heard]:
+        """Like REST ``calls(sid).update(twiml=..)``: the call leaves whatever it does for ``twiml``.
+
+        Relative URLs in it resolve against the call's voice URL (unverified).
+        """
+        mark = self._leave_for_update()
+        self._count_document()
+        frame = self._document("inline TwiML", self.voice_url, twiml.encode("utf-8"), "text/xml",
+                               None, "main")
+        if frame is not None:
+            self._frame = frame
+            self._run()
+        return self.heard[mark:]
+
+    def _leave_for_update(self) -> int:
+        """A REST update takes the call out of its queue, bridge, Gather or Record."""
         self._require_active()
         mark = self._mark_input()
         self._gather = None
@@ -902,9 +1043,7 @@ class SimCall:
                                  queue_time=membership.queue_time_at_bridge)
         self.state = "in-progress"
         self._frame = None
-        if self._goto("redirect", self.sim.url(url), method, {}, context="main"):
-            self._run()
-        return self.heard[mark:]
+        return mark
 
     def replay_last_request(self) -> str:
         """Re-send the last webhook exactly (same URL, params, signature); returns the body.
@@ -939,7 +1078,8 @@ class SimCall:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<SimCall {self.call_sid} {self.from_}->{self.to} state={self.state} ended_by={self.ended_by}>"
+        return (f"<SimCall {self.call_sid} {self.direction} {self.from_}->{self.to} state={self.state} "
+                f"ended_by={self.ended_by}>")
 
     # -- request machinery ---------------------------------------------------------------
 
@@ -952,7 +1092,7 @@ class SimCall:
             "CallStatus": status,
             "Called": self.to,
             "Caller": self.from_,
-            "Direction": "inbound",
+            "Direction": self.direction,
             "From": self.from_,
             "To": self.to,
         }
@@ -1051,24 +1191,30 @@ class SimCall:
             verbs = [_element("Play", url)]
             if context == "main":
                 verbs.append(_element("Hangup"))
-            self._answered = True
+            self._answer()
             return _Frame(url=url, verbs=verbs, context=context)
+        return self._document(requested, url, response.body, ctype, response.status, context)
+
+    def _document(self, requested: str, url: str, body: bytes, ctype: str, status: int | None,
+                  context: str) -> _Frame | None:
+        """Check a TwiML document like Twilio does before running it; a frame, or None."""
+        text = body.decode("utf-8", errors="replace")
         try:
-            root = ET.fromstring(response.body)
+            root = ET.fromstring(body)
         except ET.ParseError as exc:
             if ctype == "text/plain" and context == "main":
-                return self._plain_text(requested, response.text)
+                return self._plain_text(requested, text)
             return self._fail("parse", requested, ERR_DOCUMENT_PARSE, f"not well-formed XML: {exc}", context,
-                              status=response.status, body=response.text, twiml=True)
+                              status=status, body=text, twiml=True)
         if root.tag != "Response":
             return self._fail("schema", requested, ERR_ROOT_NOT_RESPONSE,
                               f"root element is <{root.tag}>, not <Response>", context,
-                              status=response.status, body=response.text, twiml=True)
+                              status=status, body=text, twiml=True)
         problem = _validate(root)
         if problem:
             return self._fail("schema", requested, ERR_SCHEMA, problem, context,
-                              status=response.status, body=response.text, twiml=True)
-        self._answered = True
+                              status=status, body=text, twiml=True)
+        self._answer()
         return _Frame(url=url, verbs=list(root), context=context)
 
     def _plain_text(self, url: str, text: str) -> None:
@@ -1440,7 +1586,8 @@ class SimCall:
         self._frame = frame
 
     def _record_finish(self, elapsed: float, recorded: float, text: str | None, audio: bytes | None,
-                       ended_by: str, digits: str | None, *, speech: float | None = None) -> None:
+                       ended_by: str, digits: str | None, *, speech: float | None = None,
+                       hangup_reason: str = "caller_hangup") -> None:
         """End the pending recording after ``elapsed`` seconds, ``recorded`` of them kept."""
         record, frame = self._record, self._record_frame
         assert record is not None and frame is not None
@@ -1454,7 +1601,7 @@ class SimCall:
             how = f"Digits={digits}" if digits else ended_by
             self.warnings.append(f"empty recording ({how}): not stored, the action URL was not requested")
             if ended_by == "hangup":
-                self._end("caller_hangup")
+                self._end(hangup_reason)
             else:
                 self._frame = frame
             return
@@ -1488,7 +1635,7 @@ class SimCall:
             request = self._base_params(call_status="completed")
             request.update(params)
             self._send("record_action", record.action, record.method, request)
-            self._end("caller_hangup")
+            self._end(hangup_reason)
             return
         self._goto("record_action", record.action, record.method, params, context=record.context)
 

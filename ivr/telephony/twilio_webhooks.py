@@ -17,6 +17,7 @@ from ivr.engine.actions import Prompt, Turn
 from ivr.privacy import mask_phone
 from ivr.runtime import Runtime
 from ivr.scheduling.hours import is_open
+from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
 from ivr.telephony.twiml import Listening, TurnUrls, add_speech, render_turn
 
@@ -211,4 +212,5 @@ def create_blueprint() -> Blueprint:
                 return _static_person(rt, call_sid)
             return _error_twiml(rt, call_sid, "still failing after a restart")
 
+    add_operator_routes(bp, _guarded, _renderer)
     return bp

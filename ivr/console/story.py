@@ -1,0 +1,71 @@
+"""A call's story in plain words for operators, so the caller never has to repeat themselves.
+
+The story is written by the engine with ID entries already masked; this only chooses words.
+"""
+from __future__ import annotations
+
+STEP_NAMES = {
+    "start": "接通", "choose_language": "选语言", "welcome_new": "欢迎", "welcome_back": "欢迎",
+    "senior_check": "老年人确认", "senior_offer": "慢速播报", "main_menu": "主菜单", "help": "帮助",
+    "status": "查进度", "ask_case_no": "输入办件编号", "case_not_found": "编号未找到", "ask_id": "身份核验",
+    "id_wrong": "身份核验未通过", "id_locked": "核验次数已满", "locked_offer": "核验锁定",
+    "status_found": "找到办件", "status_read": "听进度", "status_more": "听进度", "status_last": "听进度",
+    "status_none": "没有办件", "booking": "预约回电", "confirm_own_number": "确认回电号码",
+    "ask_number": "输入回电号码", "number_invalid": "号码有误", "confirm_number": "确认号码",
+    "slots": "选时段", "choose_slot": "选时段", "slots_full": "时段已满", "confirm_booking": "确认预约",
+    "booked": "已预约", "slot_taken": "时段被占", "manage": "管理预约", "manage_menu": "管理预约",
+    "cancel_confirm": "确认取消", "cancelled": "已取消", "person": "转人工", "connecting": "转人工",
+    "queue": "排队等候", "queue_left": "离开排队", "queue_timeout": "排队超时", "queue_full": "排队已满",
+    "after_hours": "非工作时间", "after_person": "人工之后", "goodbye": "结束",
+}
+REASONS = {
+    "asked_for_person": "主动要求人工", "pressed_0": "按 0 要人工", "silence": "多次无应答",
+    "repeated_failures": "多次没听懂", "id_check_failed": "身份核验未通过", "senior_first": "老年人优先",
+    "system_error": "系统故障", "callback_retry": "预约回电重拨",
+}
+
+
+def reason_words(reason: str) -> str:
+    base, _, extra = reason.partition("+")
+    words = REASONS.get(base, base)
+    return f"{words}（非工作时间）" if extra == "after_hours" else words
+
+
+def _entry_words(entry: dict) -> str | None:
+    event = entry.get("event")
+    if event == "keys":
+        return f"按键 {entry.get('keys', '')}"
+    if event == "speech":
+        heard = "（内容已隐藏）" if entry.get("masked") else (entry.get("intent") or "未听懂")
+        return f"说话：{heard}"
+    if event == "silence":
+        return "没有应答"
+    if event == "nomatch":
+        return "按键无效"
+    if event == "result":
+        return f"{entry.get('action')} → {entry.get('result')}"
+    if event == "booked":
+        return "预约成功"
+    if event == "handoff":
+        return f"转人工：{reason_words(str(entry.get('reason', '')))}"
+    if event in ("cancelled", "not_confirmed"):
+        return {"cancelled": "取消了预约", "not_confirmed": "没有确认"}[event]
+    return None
+
+
+def story_lines(story: list[dict]) -> list[str]:
+    """One line per step the caller went through, with what they answered there."""
+    lines: list[tuple[str, list[str]]] = []
+    for entry in story:
+        if entry.get("event") == "step":
+            lines.append((STEP_NAMES.get(str(entry.get("step")), str(entry.get("step"))), []))
+            continue
+        words = _entry_words(entry)
+        if words and lines:
+            lines[-1][1].append(words)
+    merged: list[str] = []
+    for name, details in lines:
+        text = name + (f"：{'，'.join(details)}" if details else "")
+        if not merged or merged[-1] != text:
+            merged.append(text)
+    return merged

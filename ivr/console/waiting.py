@@ -1,0 +1,100 @@
+"""Who is waiting for a person right now, and taking one of them to an operator's phone.
+
+Taking is two steps: mark the handoff taken in the database (a conditional update, so two
+operators never get the same caller), then ask Twilio to move that caller out of the queue to
+/twilio/console/connect, which dials the operator.  If Twilio refuses, the mark is undone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.audit import audit
+from ivr.config import Settings
+from ivr.console.story import reason_words, story_lines
+from ivr.db.models import CallSession, Handoff, Operator
+from ivr.privacy import mask_phone
+from ivr.telephony.rest_client import REST_ERRORS, describe_error
+from ivr.timeutil import to_db
+
+LANGUAGES = {"cmn": "普通话", "wuu": "上海话"}
+
+
+class TakeError(RuntimeError):
+    """Taking a caller did not work; the message is safe to show the operator."""
+
+
+@dataclass(frozen=True)
+class WaitingCaller:
+    handoff_id: int
+    call_sid: str
+    number: str  # masked
+    language: str
+    verified: bool
+    reason: str
+    waited_seconds: int
+    story: list[str]
+
+
+def waiting_now(db: Session, now: datetime) -> list[WaitingCaller]:
+    """Callers in the queue, longest wait first."""
+    rows = db.execute(select(Handoff).join(CallSession, CallSession.call_sid == Handoff.call_sid)
+                      .where(Handoff.status == "waiting", CallSession.status == "in-progress")
+                      .order_by(Handoff.created_at, Handoff.id)).scalars()
+    return [WaitingCaller(handoff_id=h.id, call_sid=h.call_sid, number=mask_phone(h.caller),
+                          language=LANGUAGES.get(h.language, h.language), verified=h.verified,
+                          reason=reason_words(h.reason),
+                          waited_seconds=max(int((to_db(now) - h.created_at).total_seconds()), 0),
+                          story=story_lines(h.story)) for h in rows]
+
+
+def _mark_taken(db: Session, handoff_id: int | None, operator: str, now: datetime) -> Handoff:
+    candidates = [handoff_id] if handoff_id else [w.handoff_id for w in waiting_now(db, now)]
+    for candidate in candidates:
+        taken = db.execute(update(Handoff).where(Handoff.id == candidate, Handoff.status == "waiting")
+                           .values(status="taken", taken_by=operator, taken_at=to_db(now))).rowcount
+        if taken:
+            return db.get(Handoff, candidate)  # type: ignore[return-value]
+    raise TakeError("这位来电人已被其他坐席接听或已挂断" if handoff_id else "现在没有人在等候")
+
+
+def queue_sid(client: Any, queue_name: str) -> str | None:
+    for queue in client.queues.list(limit=100):
+        if queue.friendly_name == queue_name:
+            return queue.sid
+    return None
+
+
+def take_caller(sessions: sessionmaker[Session], client: Any, settings: Settings, queue_name: str,
+                operator: Operator, handoff_id: int | None, now: datetime) -> WaitingCaller:
+    """Connect the chosen (or longest-waiting) caller to `operator`'s phone."""
+    if not operator.phone:
+        raise TakeError("请先让主管为您的账号登记电话号码，才能接听来电")
+    with sessions() as db, db.begin():
+        handoff = _mark_taken(db, handoff_id, operator.username, now)
+        taken = WaitingCaller(handoff.id, handoff.call_sid, mask_phone(handoff.caller),
+                              LANGUAGES.get(handoff.language, handoff.language), handoff.verified,
+                              reason_words(handoff.reason), 0, story_lines(handoff.story))
+    url = f"{settings.public_base_url}/twilio/console/connect?handoff={taken.handoff_id}"
+    try:
+        sid = queue_sid(client, queue_name)
+        if sid is None:
+            raise TakeError("Twilio 上没有找到等候队列")
+        client.queues(sid).members(taken.call_sid).update(url=url, method="POST")
+    except (TakeError, *REST_ERRORS) as exc:
+        gone = getattr(exc, "status", None) == 404
+        message = "来电人已经离开队列" if gone else (str(exc) if isinstance(exc, TakeError) else describe_error(exc))
+        with sessions() as db, db.begin():
+            db.execute(update(Handoff).where(Handoff.id == taken.handoff_id).values(
+                status="hung_up" if gone else "waiting", taken_by=None, taken_at=None,
+                ended_at=to_db(now) if gone else None))
+            audit(db, operator.username, "take_call_failed", now, handoff=taken.handoff_id, number=taken.number,
+                  error=message)
+        raise TakeError(message) from None
+    with sessions() as db, db.begin():
+        audit(db, operator.username, "take_call", now, handoff=taken.handoff_id, number=taken.number)
+    return taken
