@@ -176,25 +176,32 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Drain the outbox (booking SMS) through Twilio's REST API, retrying with back-off."""
+    """Send what the outbox holds (SMS, callback calls), queue reminders, free forgotten claims."""
     import time
 
-    from twilio.http.http_client import TwilioHttpClient
-    from twilio.rest import Client
-
+    from ivr.console.callbacks import release_stale_claims
+    from ivr.console.reminders import queue_reminders
     from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.flow.loader import load_flow
     from ivr.outbox import drain
     from ivr.runtime import shanghai_now
+    from ivr.telephony.rest_client import client_from_settings
     settings = _settings(args)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = session_factory(engine)
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
-                    http_client=TwilioHttpClient(timeout=args.timeout))
+    client = client_from_settings(settings.with_overrides(twilio_rest_timeout_seconds=args.timeout))
+    reminder = load_flow(settings.flows_dir).prompts["cmn"]["sms_callback_reminder"]
     while True:
-        report = drain(sessions, client, settings.twilio_number, shanghai_now())
-        if report.sent or report.retried or report.failed:
-            log.info("outbox: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+        now = shanghai_now()
+        with sessions() as db, db.begin():
+            reminders = queue_reminders(db, now, settings.sms_reminder_minutes, reminder,
+                                        settings.callback_from_number)
+            released = release_stale_claims(db, now, settings.callback_claim_minutes)
+        report = drain(sessions, client, settings.twilio_number, now)
+        if report.sent or report.retried or report.failed or released:
+            log.info("outbox: %d sent, %d to retry, %d failed; %d reminders due; %d stale claims released",
+                     report.sent, report.retried, report.failed, reminders, released)
         if args.once:
             return 0
         time.sleep(args.interval)

@@ -253,3 +253,20 @@ def say_slot(start: datetime, end: datetime, today: date) -> str:
     if end_period != period or end.date() != start.date():
         end_words = end_period + end_words
     return f"{head}{PAUSE}{_hour_minute(start_t)}到{end_words}"
+
+
+# --- written forms (SMS) ---------------------------------------------------------------------
+
+WEEKDAYS = "一二三四五六日"
+
+
+def written_slot(start: datetime, end: datetime) -> str:
+    """A slot as written in a message (absolute: the message may be read on another day)."""
+    return f"{start.month}月{start.day}日（星期{WEEKDAYS[start.weekday()]}）{start:%H:%M}至{end:%H:%M}"
+
+
+def written_phone(number: str) -> str:
+    digits = number.removeprefix("+86")
+    if digits.startswith("21") and len(digits) == 10:
+        return f"021-{digits[2:6]}-{digits[6:]}"
+    return digits

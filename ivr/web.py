@@ -1,4 +1,4 @@
-"""The Flask application: Twilio webhooks, prompt audio and its text twins, health."""
+"""The Flask application: Twilio webhooks, prompt audio and its text twins, the operator console, health."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +7,7 @@ from flask import Flask, Response, abort, jsonify, send_file
 from sqlalchemy import text
 
 from ivr.config import Settings
+from ivr.console.web import create_console_blueprint, init_console
 from ivr.runtime import Clock, Runtime, build_runtime
 from ivr.telephony.twilio_webhooks import create_blueprint
 
@@ -20,6 +21,8 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     app = Flask(__name__)
     app.extensions["hotline"] = rt
     app.register_blueprint(create_blueprint())
+    init_console(app, rt)
+    app.register_blueprint(create_console_blueprint())
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

@@ -31,6 +31,8 @@ class DayFigures:
     drop_off_steps: Counter = field(default_factory=Counter)
     bookings_made: int = 0
     bookings_cancelled: int = 0
+    callbacks_kept: int = 0  # bookings whose slot was that day and whose caller we reached
+    callbacks_missed: int = 0  # ... that ended in manual follow-up
 
     @property
     def containment(self) -> float:
@@ -62,4 +64,8 @@ def day_figures(db: Session, day: date) -> DayFigures:
     for booking in bookings:
         figures.bookings_made += 1
         figures.bookings_cancelled += booking.status == "cancelled"
+    due = db.execute(select(Booking).where(Booking.slot_start >= start, Booking.slot_start < end)).scalars()
+    for booking in due:
+        figures.callbacks_kept += booking.outcome in ("reached", "resolved")
+        figures.callbacks_missed += booking.status == "followup"
     return figures

@@ -16,7 +16,7 @@ from ivr.engine.state import CallState
 from ivr.phone_numbers import normalise_callback_number
 from ivr.scheduling.hours import is_open
 from ivr.scheduling.slots import Slot, offer_slots, slot_from_key
-from ivr.speakable import say_count, say_full_date, say_number, say_phone, say_slot
+from ivr.speakable import say_count, say_full_date, say_number, say_phone, say_slot, written_phone, written_slot
 
 MATTERS_PER_PAGE = 3
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -268,21 +268,6 @@ def book_slot(ctx: ActionContext) -> str:
                          from_number=written_phone(ctx.policy.callback_from_number))
         ctx.repo.queue_sms(number, body, f"booking:{ctx.state.call_sid}:{slot.key}", ctx.now)
     return "booked"
-
-
-WEEKDAYS = "一二三四五六日"
-
-
-def written_slot(start: datetime, end: datetime) -> str:
-    """A slot as written in a message (absolute: the message may be read on another day)."""
-    return f"{start.month}月{start.day}日（星期{WEEKDAYS[start.weekday()]}）{start:%H:%M}至{end:%H:%M}"
-
-
-def written_phone(number: str) -> str:
-    digits = number.removeprefix("+86")
-    if digits.startswith("21") and len(digits) == 10:
-        return f"021-{digits[2:6]}-{digits[6:]}"
-    return digits
 
 
 @action("found", "none")

@@ -38,8 +38,19 @@ with an error status; :meth:`FakeTwilioApi.delay_next` holds the next
 request(s) before answering (the request is still processed after the delay,
 as Twilio may act on a request whose response the client gave up on).
 
-Nothing happens on its own: calls stay ``queued`` unless a test moves them with
-:meth:`FakeTwilioApi.set_call_status`; no status callbacks are sent.
+Without a backend nothing happens on its own: calls stay ``queued`` unless a
+test moves them with :meth:`FakeTwilioApi.set_call_status`; no status callbacks
+are sent.
+
+With a :class:`TelephonyBackend` (``backend=``; :class:`ivr.simulator.cloud.SimulatedTwilio`
+puts the call simulator there) the requests that act on calls reach it:
+``calls.create`` answers 201 ``queued`` first and the backend then places the
+call on a background thread (:meth:`FakeTwilioApi.wait_background`), as Twilio
+runs it after answering; ``calls(sid).update`` and queue member ``update``
+(dequeue) run on the request's thread before the answer; the queue resources
+mirror the backend's queues (same sid, members, positions). Failure injection
+comes first: a failed request never reaches the backend, a delayed one reaches
+it after the delay. The backend reports its calls with :meth:`FakeTwilioApi.track_call`.
 """
 
 from __future__ import annotations
@@ -53,7 +64,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from twilio.http.http_client import TwilioHttpClient
@@ -68,6 +79,7 @@ __all__ = [
     "FakeTwilioApi",
     "RecordedRequest",
     "RedirectingHttpClient",
+    "TelephonyBackend",
     "fake_client",
 ]
 

@@ -64,10 +64,12 @@ from .transport import HttpResponse, Transport
 __all__ = [
     "APPLICATION_ERROR_TEXT",
     "DEFAULT_ACCOUNT_SID",
+    "DIAL_OUTCOMES",
     "DEFAULT_HOLD_MUSIC_URL",
     "DEFAULT_RECORDINGS_BASE",
     "EMPTY_GATHER_PARAMS",
     "Heard",
+    "OUTBOUND_ANSWERS",
     "PendingGather",
     "PendingRecord",
     "SimCall",
@@ -1276,6 +1278,57 @@ class SimCall:
             self.state = "in-progress"
             self._run()
 
+    def _dial_out(self, answer: str, timeout: int) -> None:
+        """Twilio places an outbound call; the called phone responds with ``answer``."""
+        self._set_status("initiated")
+        self._progress_callback("initiated")
+        if answer in ("busy", "failed"):
+            self._end(answer, final_status=answer)
+            return
+        self._set_status("ringing")
+        self._progress_callback("ringing")
+        if answer == "no-answer":
+            self.sim.clock.advance(timeout)
+            self._end(answer, final_status=answer)
+            return
+        self.sim.clock.advance(self.sim.ring_seconds)
+        self._answer()
+        self._progress_callback("answered")
+        self._start()
+
+    def _answer(self) -> None:
+        """The call is answered: webhooks now carry CallStatus=in-progress."""
+        if self._answered:
+            return
+        self._answered = True
+        self.answered_at = self.sim.clock.elapsed
+        self._set_status("in-progress")
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        if self.sim.on_call_status is not None:
+            self.sim.on_call_status(self)
+
+    def _progress_callback(self, event: str) -> None:
+        """The status callback of a call progress ``event``, if it was requested."""
+        if self.status_callback_url and event in self.status_callback_events:
+            self._status_callback(self._base_params(call_status=self.status))
+
+    def _status_callback(self, params: dict[str, str]) -> None:
+        params.update({
+            "Timestamp": email.utils.format_datetime(self.sim.clock.now()),
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(self._callbacks_sent),
+        })
+        self._callbacks_sent += 1
+        assert self.status_callback_url is not None
+        record, response = self._send("status_callback", self.status_callback_url,
+                                      self.status_callback_method, params)
+        if response is None or not 200 <= response.status < 300:
+            self.errors.append(SimError(
+                "status_callback", self.status_callback_url, ERR_HTTP_RETRIEVAL,
+                f"status callback answered HTTP {record.status}", record.status, record.text))
+
     def _error(self, message: str) -> SimulatorError:
         return SimulatorError(message, call=self)
 
@@ -1304,20 +1357,14 @@ class SimCall:
         self.ended_by = reason
         self.final_status = final_status
         self.ended_at = self.sim.clock.elapsed
-        if self.status_callback_url:
+        self._set_status(final_status)
+        if self.status_callback_url and "completed" in self.status_callback_events:
+            # Every final status (busy, no-answer, ...) is reported as the "completed" event.
             params = self._base_params(call_status=final_status)
-            answered = final_status == "completed"
-            params.update({
-                "CallDuration": str(int(round(self.duration)) if answered else 0),
-                "Timestamp": email.utils.format_datetime(self.sim.clock.now()),
-                "CallbackSource": "call-progress-events",
-                "SequenceNumber": "0",
-            })
-            record, response = self._send("status_callback", self.status_callback_url, "POST", params)
-            if response is None or not 200 <= response.status < 300:
-                self.errors.append(SimError(
-                    "status_callback", self.status_callback_url, ERR_HTTP_RETRIEVAL,
-                    f"status callback answered HTTP {record.status}", record.status, record.text))
+            answered_at = self.answered_at if self.answered_at is not None else self.started_at
+            seconds = int(round(self.ended_at - answered_at)) if final_status == "completed" else 0
+            params["CallDuration"] = str(seconds)
+            self._status_callback(params)
 
     # -- interpreter ---------------------------------------------------------------------
 
@@ -1676,18 +1723,39 @@ class SimCall:
             targets.append(value if child.tag == "Number" else f"{child.tag.lower()}:{value}")
         if not targets:
             return self._twiml_error(frame, "<Dial> without a number")
+        timeout = self._int_attr(verb, "timeout", DIAL_DEFAULT_TIMEOUT, minimum=1)
+        status = self._dial_status(targets)
         self._hear(Heard("dial", ", ".join(targets), context=frame.context))
-        self.sim.clock.advance(self.sim.dial_duration)
+        at = self.sim.clock.elapsed - self.started_at
+        duration = 0
+        if status == "completed":
+            self.sim.clock.advance(self.sim.dial_duration)
+            duration = int(self.sim.dial_duration)
+        elif status == "no-answer":
+            self.sim.clock.advance(timeout)
         action = verb.get("action")
-        if action:
-            self._goto("dial_action", urljoin(frame.url, action), verb.get("method", "POST"), {
-                "DialCallStatus": "completed",
-                "DialCallSid": self.sim.new_sid("CA"),
-                "DialCallDuration": str(int(self.sim.dial_duration)),
-                "DialBridged": "true",
+        dial = SimDial(targets=targets, caller_id=verb.get("callerId"), timeout=timeout, status=status,
+                       duration=duration, call_sid=self.sim.new_sid("CA"),
+                       action=urljoin(frame.url, action) if action else None, at=at)
+        self.dials.append(dial)
+        if dial.action:
+            self._goto("dial_action", dial.action, verb.get("method", "POST"), {
+                "DialCallStatus": status,
+                "DialCallSid": dial.call_sid,
+                "DialCallDuration": str(duration),
+                "DialBridged": "true" if status == "completed" else "false",
             }, context="main")
-        elif self.sim.dial_ends_call:
+        elif status == "completed" and self.sim.dial_ends_call:
             self._end("dial_completed")
+        # Otherwise Twilio goes on with the next verb.
+
+    def _dial_status(self, targets: list[str]) -> str:
+        """DialCallStatus of a Dial ringing ``targets`` at once, from ``sim.dial_outcomes``."""
+        outcomes = {self.sim.dial_outcomes.get(target, "completed") for target in targets}
+        unknown = outcomes - set(DIAL_OUTCOMES)
+        if unknown:
+            raise self._error(f"dial_outcomes {sorted(unknown)}: expected one of {DIAL_OUTCOMES}")
+        return next(status for status in DIAL_OUTCOMES if status in outcomes)
 
     # Enqueue / Leave
 

@@ -28,10 +28,10 @@ def safe_next(target: str | None) -> str:
     home = url_for("console.index")
     if not target or not target.startswith("/console/") or "\\" in target:
         return home
-    if any(ord(char) < 32 for char in target):
-        return home
     parts = urlsplit(target)
-    return home if parts.scheme or parts.netloc else target
+    if parts.scheme or parts.netloc or ".." in parts.path.split("/") or any(ord(c) < 32 for c in target):
+        return home
+    return target
 
 
 def _minutes_locked(db: Session, username: str, now: datetime) -> int:
