@@ -2,7 +2,10 @@
 
 See :mod:`ivr.simulator.twilio_sim` (the simulator), :mod:`ivr.simulator.transport`
 (how requests reach the app), :mod:`ivr.simulator.recordings` (Twilio's REST side:
-recording media behind Basic auth) and :mod:`ivr.simulator.terminal` (a phone in the terminal).
+recording media behind Basic auth), :mod:`ivr.simulator.terminal` (a phone in the terminal),
+:mod:`ivr.simulator.rest_api` (a fake of Twilio's REST API) and :mod:`ivr.simulator.cloud`
+(that fake acting on the simulator). The last two import the ``twilio`` REST client and are
+not imported here.
 """
 
 from .recordings import RecordingServer
@@ -16,6 +19,7 @@ from .twilio_sim import (
     PendingGather,
     PendingRecord,
     SimCall,
+    SimDial,
     SimError,
     SimQueue,
     SimRecording,
@@ -36,6 +40,7 @@ __all__ = [
     "PendingRecord",
     "RecordingServer",
     "SimCall",
+    "SimDial",
     "SimError",
     "SimQueue",
     "SimRecording",

@@ -191,17 +191,61 @@ class FakeQueue:
     dequeued: list[dict[str, Any]] = field(default_factory=list)  # call_sid, url, method
 
 
-class FakeTwilioApi:
-    """Fake Twilio REST API on ``127.0.0.1`` (ephemeral port, daemon thread)."""
+class TelephonyBackend(Protocol):
+    """Where REST requests that act on calls and queues take effect (a call simulator).
 
-    def __init__(self, account_sid: str, auth_token: str) -> None:
+    The API never holds its own lock while calling the backend, so the backend
+    may report back (:meth:`FakeTwilioApi.track_call`) from any thread.
+    """
+
+    def queues(self) -> list[tuple[str, str, int]]:
+        """Every queue as ``(friendly_name, queue_sid, max_size)``."""
+        ...
+
+    def add_queue(self, friendly_name: str, sid: str, max_size: int) -> None:
+        """A queue was created over REST: ``<Enqueue>`` into that name must use it."""
+        ...
+
+    def queue_members(self, queue_name: str) -> list[tuple[str, float, int]]:
+        """The calls waiting in ``queue_name`` as ``(call_sid, enqueued_unix_ts, position)``."""
+        ...
+
+    def dequeue(self, queue_name: str, call_sid: str, url: str, method: str) -> Optional[str]:
+        """Redirect member ``call_sid`` (or ``"Front"``) to ``url``; its sid, or None if no such member."""
+        ...
+
+    def create_call(self, call_sid: str, to: str, from_: str, url: str, method: str,
+                    status_callback: Optional[str], status_callback_method: str,
+                    status_callback_events: list[str], timeout: int) -> None:
+        """Place call ``call_sid`` (run on a background thread after the 201 answer was sent)."""
+        ...
+
+    def update_call(self, call_sid: str, *, url: Optional[str], method: str,
+                    twiml: Optional[str], status: Optional[str]) -> None:
+        """Redirect (``url`` or ``twiml``) or end (``status``) call ``call_sid``."""
+        ...
+
+
+class FakeTwilioApi:
+    """Fake Twilio REST API on ``127.0.0.1`` (ephemeral port, daemon thread).
+
+    ``backend`` (also settable later as :attr:`backend`) makes call and queue
+    requests act on a :class:`TelephonyBackend`; see the module docstring.
+    """
+
+    def __init__(self, account_sid: str, auth_token: str,
+                 backend: Optional[TelephonyBackend] = None) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.backend = backend
         self.calls: dict[str, FakeCall] = {}
         self.messages: dict[str, FakeMessage] = {}
         self.queues: dict[str, FakeQueue] = {}
         self.requests: list[RecordedRequest] = []
+        self.backend_errors: list[Exception] = []  # what the backend raised, oldest first
         self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._background = 0  # backend work answered for but still running
         self._failures: list[int] = []  # statuses, one per upcoming request
         self._delays: list[float] = []
         self._stopping = threading.Event()
@@ -267,7 +311,7 @@ class FakeTwilioApi:
             self._delays.extend([float(seconds)] * times)
 
     def enqueue(self, queue: str, call_sid: Optional[str] = None, from_: str = "+15005550006") -> str:
-        """Put a call into ``queue`` (a sid or friendly name), like ``<Enqueue>`` does.
+        """Put a call into ``queue`` (a sid or friendly name), like ``<Enqueue>`` does (no backend).
 
         Without ``call_sid`` an inbound ``in-progress`` call is made up. Returns the call sid.
         """
@@ -294,6 +338,29 @@ class FakeTwilioApi:
             call.status = status
             call.date_updated = time.time()
 
+    def track_call(self, sid: str, to: str, from_: str, status: str, direction: str) -> None:
+        """The backend reports call ``sid`` (created here if it is new, e.g. an inbound call)."""
+        with self._lock:
+            call = self.calls.get(sid)
+            if call is None:
+                self.calls[sid] = FakeCall(sid=sid, to=to, from_=from_, status=status, direction=direction)
+            else:
+                call.status = status
+                call.date_updated = time.time()
+
+    def wait_background(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until backend work that runs after its answer (placed calls) has finished.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds, and ``RuntimeError``
+        (from the first of :attr:`backend_errors`) if the backend failed.
+        """
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._background == 0, timeout):
+                raise TimeoutError(f"backend work still running after {timeout} s")
+            if self.backend_errors:
+                raise RuntimeError(f"the telephony backend failed {len(self.backend_errors)} time(s)") \
+                    from self.backend_errors[0]
+
     def requests_to(self, method: str, path_suffix: str) -> list[RecordedRequest]:
         """Recorded requests with this method whose path ends with ``path_suffix``."""
         with self._lock:
@@ -302,7 +369,9 @@ class FakeTwilioApi:
 
     # -- request handling (called from the handler thread) ---------------------------------
 
-    def _handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict]:
+    def _handle(self, method: str, raw_path: str, headers: Any,
+                body: bytes) -> tuple[int, dict, Optional[Callable[[], None]]]:
+        """Answer one request: status, JSON payload, and backend work to run after answering."""
         parts = urlsplit(raw_path)
         path = parts.path
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -324,36 +393,80 @@ class FakeTwilioApi:
                 raise ApiError(failure, 20000 + failure, _REASONS.get(failure, "Injected failure"))
             if not authorized:
                 raise ApiError(401, 20003, "Authenticate")
-            with self._lock:
-                status, payload = self._route(method, path, query, form)
+            status, payload, after = self._route(method, path, query, form)
         except ApiError as err:
-            status, payload = err.status, err.body()
+            status, payload, after = err.status, err.body(), None
         record.status = status
-        return status, payload
+        if after is not None:
+            with self._lock:
+                self._background += 1  # before the client can see the answer and wait
+        return status, payload, after
+
+    def _run_background(self, work: Callable[[], None]) -> None:
+        """Run backend work already answered for on its own thread (see :meth:`wait_background`)."""
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 - surfaced by wait_background
+                with self._lock:
+                    self.backend_errors.append(exc)
+            finally:
+                with self._idle:
+                    self._background -= 1
+                    self._idle.notify_all()
+
+        threading.Thread(target=run, name="fake-twilio-backend", daemon=True).start()
+
+    def _ask_backend(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the backend (never under the API lock); its failure answers 500 and is kept."""
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported as Twilio's 500
+            with self._lock:
+                self.backend_errors.append(exc)
+            raise ApiError(500, 20500, f"Internal Server Error (telephony backend: {exc})") from exc
+
+    def _locked(self, handler: Callable[..., tuple]) -> Callable[..., tuple]:
+        def run(*args: str) -> tuple:
+            with self._lock:
+                return handler(*args)
+        return run
+
+    def _synced(self, handler: Callable[..., tuple]) -> Callable[..., tuple]:
+        """``handler`` under the lock, after the queues were refreshed from the backend."""
+        locked = self._locked(handler)
+
+        def run(*args: str) -> tuple:
+            self._sync_queues()
+            return locked(*args)
+        return run
 
     def _authorized(self, header: Optional[str]) -> bool:
         return basic_auth_matches(header, self.account_sid, self.auth_token)
 
-    def _route(self, method: str, path: str, query: dict, form: dict) -> tuple[int, dict]:
+    def _route(self, method: str, path: str, query: dict,
+               form: dict) -> tuple[int, dict, Optional[Callable[[], None]]]:
         m = _ROUTE.match(path)
         if m is None or m.group("account") != self.account_sid:
             raise self._not_found(path)
         rest = m.group("rest")
         one = {k: v[0] for k, v in form.items() if v}
+        locked, synced = self._locked, self._synced
+        # Handlers that call the backend do their own locking (never around a backend call).
         routes: list[tuple[str, str, Any]] = [
-            ("POST", r"/Calls\.json", lambda: (201, self._call_json(self._create_call(form, one)))),
-            ("GET", r"/Calls\.json", lambda: (200, self._list_calls(query, path))),
-            ("GET", r"/Calls/(CA[0-9a-fA-F]{32})\.json", lambda s: (200, self._call_json(self._call(s, path)))),
-            ("POST", r"/Calls/(CA[0-9a-fA-F]{32})\.json", lambda s: (200, self._call_json(self._update_call(self._call(s, path), form, one)))),
-            ("POST", r"/Messages\.json", lambda: (201, self._message_json(self._create_message(one)))),
-            ("GET", r"/Messages\.json", lambda: (200, self._page("messages", [self._message_json(x) for x in self.messages.values()], path))),
-            ("GET", r"/Messages/(SM[0-9a-fA-F]{32})\.json", lambda s: (200, self._message_json(self._message(s, path)))),
-            ("POST", r"/Queues\.json", lambda: (201, self._queue_json(self._create_queue(one)))),
-            ("GET", r"/Queues\.json", lambda: (200, self._page("queues", [self._queue_json(q) for q in self.queues.values()], path))),
-            ("GET", r"/Queues/(QU[0-9a-fA-F]{32})\.json", lambda s: (200, self._queue_json(self._queue(s, path)))),
-            ("GET", r"/Queues/(QU[0-9a-fA-F]{32})/Members\.json", lambda s: (200, self._list_members(self._queue(s, path), path))),
-            ("GET", r"/Queues/(QU[0-9a-fA-F]{32})/Members/(Front|CA[0-9a-fA-F]{32})\.json", lambda q, c: (200, self._member(q, c, path, None))),
-            ("POST", r"/Queues/(QU[0-9a-fA-F]{32})/Members/(Front|CA[0-9a-fA-F]{32})\.json", lambda q, c: (200, self._member(q, c, path, one))),
+            ("POST", r"/Calls\.json", locked(lambda: self._post_call(form, one))),
+            ("GET", r"/Calls\.json", locked(lambda: (200, self._list_calls(query, path)))),
+            ("GET", r"/Calls/(CA[0-9a-fA-F]{32})\.json", locked(lambda s: (200, self._call_json(self._call(s, path))))),
+            ("POST", r"/Calls/(CA[0-9a-fA-F]{32})\.json", lambda s: (200, self._post_call_update(s, path, form, one))),
+            ("POST", r"/Messages\.json", locked(lambda: (201, self._message_json(self._create_message(one))))),
+            ("GET", r"/Messages\.json", locked(lambda: (200, self._page("messages", [self._message_json(x) for x in self.messages.values()], path)))),
+            ("GET", r"/Messages/(SM[0-9a-fA-F]{32})\.json", locked(lambda s: (200, self._message_json(self._message(s, path))))),
+            ("POST", r"/Queues\.json", lambda: (201, self._post_queue(one))),
+            ("GET", r"/Queues\.json", synced(lambda: (200, self._page("queues", [self._queue_json(q) for q in self.queues.values()], path)))),
+            ("GET", r"/Queues/(QU[0-9a-fA-F]{32})\.json", synced(lambda s: (200, self._queue_json(self._queue(s, path))))),
+            ("GET", r"/Queues/(QU[0-9a-fA-F]{32})/Members\.json", synced(lambda s: (200, self._list_members(self._queue(s, path), path)))),
+            ("GET", r"/Queues/(QU[0-9a-fA-F]{32})/Members/(Front|CA[0-9a-fA-F]{32})\.json", synced(lambda q, c: (200, self._member(q, c, path, None)))),
+            ("POST", r"/Queues/(QU[0-9a-fA-F]{32})/Members/(Front|CA[0-9a-fA-F]{32})\.json", lambda q, c: (200, self._dequeue(q, c, path, one))),
         ]
         path_matched = False
         for verb, pattern, handler in routes:
@@ -362,7 +475,8 @@ class FakeTwilioApi:
                 continue
             path_matched = True
             if verb == method:
-                return handler(*rm.groups())
+                result = handler(*rm.groups())
+                return result if len(result) == 3 else (*result, None)
         if path_matched:
             raise ApiError(405, 20004, "Method not allowed")
         raise self._not_found(path)
@@ -407,6 +521,9 @@ class FakeTwilioApi:
             raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_}")
         if not one.get("Url") and not one.get("Twiml") and not one.get("ApplicationSid"):
             raise ApiError(400, 21205, "Url parameter is required.")
+        if self.backend is not None and not one.get("Url"):
+            raise ApiError(400, 21205, "Url parameter is required (the telephony backend runs "
+                                       "no Twiml or ApplicationSid calls).")
         timeout = one.get("Timeout")
         call = FakeCall(
             sid=_sid("CA"), to=to, from_=from_, url=one.get("Url"),
@@ -417,6 +534,30 @@ class FakeTwilioApi:
         )
         self.calls[call.sid] = call
         return call
+
+    def _post_call(self, form: dict, one: dict) -> tuple[int, dict, Optional[Callable[[], None]]]:
+        """Create a call; with a backend, placing it is the work done after answering."""
+        call = self._create_call(form, one)
+        payload = self._call_json(call)
+        backend = self.backend
+        if backend is None:
+            return 201, payload, None
+        assert call.url is not None
+        return 201, payload, lambda: backend.create_call(
+            call.sid, call.to, call.from_, call.url, call.method, call.status_callback,
+            one.get("StatusCallbackMethod") or "POST", call.status_callback_event or ["completed"],
+            call.timeout or 60)
+
+    def _post_call_update(self, sid: str, path: str, form: dict, one: dict) -> dict:
+        with self._lock:
+            call = self._update_call(self._call(sid, path), form, one)
+            if self.backend is None:
+                return self._call_json(call)
+        self._ask_backend(self.backend.update_call, sid, url=one.get("Url"),
+                          method=one.get("Method") or "POST", twiml=one.get("Twiml"),
+                          status=one.get("Status"))
+        with self._lock:
+            return self._call_json(call)
 
     def _update_call(self, call: FakeCall, form: dict, one: dict) -> FakeCall:
         status = one.get("Status")
@@ -433,10 +574,11 @@ class FakeTwilioApi:
             call.twiml, call.url = one["Twiml"], None
         if one.get("StatusCallback"):
             call.status_callback = one["StatusCallback"]
-        if status == "completed" and call.status not in _ENDED:
-            call.status = "completed"
-        elif status == "canceled" and call.status in ("queued", "ringing"):
-            call.status = "canceled"
+        if self.backend is None:  # a backend reports the status the call ends up with (track_call)
+            if status == "completed" and call.status not in _ENDED:
+                call.status = "completed"
+            elif status == "canceled" and call.status in ("queued", "ringing"):
+                call.status = "canceled"
         call.date_updated = time.time()
         return call
 
@@ -556,6 +698,30 @@ class FakeTwilioApi:
         self.queues[q.sid] = q
         return q
 
+    def _post_queue(self, one: dict) -> dict:
+        self._sync_queues()  # a name the backend already uses is taken
+        with self._lock:
+            q = self._create_queue(one)
+            payload = self._queue_json(q)
+        if self.backend is not None:
+            self._ask_backend(self.backend.add_queue, q.friendly_name, q.sid, q.max_size)
+        return payload
+
+    def _sync_queues(self) -> None:
+        """Mirror the backend's queues in :attr:`queues`: same sids, members in position order."""
+        backend = self.backend
+        if backend is None:
+            return
+        snapshot = [(name, sid, max_size, self._ask_backend(backend.queue_members, name))
+                    for name, sid, max_size in self._ask_backend(backend.queues)]
+        with self._lock:
+            for name, sid, max_size, members in snapshot:
+                q = self._find_queue(name)
+                if q is None:
+                    q = self.queues[sid] = FakeQueue(sid=sid, friendly_name=name, max_size=max_size)
+                q.members = [(call_sid, enqueued)
+                             for call_sid, enqueued, _ in sorted(members, key=lambda m: m[2])]
+
     def _queue_json(self, q: FakeQueue) -> dict:
         now = time.time()
         waits = [now - t for _, t in q.members]
@@ -599,14 +765,39 @@ class FakeTwilioApi:
             url = dequeue.get("Url")
             if not url:
                 raise ApiError(400, 20001, "Missing required parameter Url in the post body")
-            method = dequeue.get("Method") or "POST"
             del q.members[index]
-            q.dequeued.append({"call_sid": call_sid, "url": url, "method": method})
-            call = self.calls.get(call_sid)
-            if call is not None:
-                call.url, call.method, call.twiml = url, method, None
-                call.date_updated = time.time()
+            self._redirected(q, call_sid, url, dequeue.get("Method") or "POST")
         return payload
+
+    def _dequeue(self, queue_sid: str, which: str, path: str, one: dict) -> dict:
+        """Members POST: the member leaves the queue, its call is redirected to ``Url``."""
+        backend = self.backend
+        if backend is None:
+            with self._lock:
+                return self._member(queue_sid, which, path, one)
+        self._sync_queues()
+        with self._lock:
+            q = self._queue(queue_sid, path)
+            url, method = one.get("Url"), one.get("Method") or "POST"
+            if not url:
+                raise ApiError(400, 20001, "Missing required parameter Url in the post body")
+            before = {sid: (enqueued, i + 1) for i, (sid, enqueued) in enumerate(q.members)}
+        call_sid = self._ask_backend(backend.dequeue, q.friendly_name, which, url, method)
+        if call_sid is None:
+            raise self._not_found(path)
+        # A member that joined after the snapshot (a race): reported as first, enqueued now.
+        enqueued, position = before.get(call_sid, (time.time(), 1))
+        self._sync_queues()
+        with self._lock:
+            self._redirected(q, call_sid, url, method)
+            return self._member_json(q, call_sid, enqueued, position)
+
+    def _redirected(self, q: FakeQueue, call_sid: str, url: str, method: str) -> None:
+        q.dequeued.append({"call_sid": call_sid, "url": url, "method": method})
+        call = self.calls.get(call_sid)
+        if call is not None:
+            call.url, call.method, call.twiml = url, method, None
+            call.date_updated = time.time()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -617,7 +808,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, payload = self.fake._handle(self.command, self.path, self.headers, body)
+        status, payload, after = self.fake._handle(self.command, self.path, self.headers, body)
         data = json.dumps(payload).encode("utf-8")
         try:
             self.send_response(status)
@@ -627,8 +818,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             self.close_connection = True
+        finally:
+            if after is not None:  # answered (or given up on): Twilio still places the call
+                self.fake._run_background(after)
 
     do_GET = do_POST = do_DELETE = do_PUT = _serve
 

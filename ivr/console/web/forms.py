@@ -3,13 +3,13 @@ and render labelled fields."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Optional
 
 from ivr.console.accounts import MIN_PASSWORD, ROLES
 from ivr.console.web.formatting import ROLE_NAMES
 
-ROLE_CHOICES = [(role, f"{ROLE_NAMES[role]} {role}") for role in ROLES]
+ROLE_CHOICES = [SelectChoice(role, f"{ROLE_NAMES[role]} {role}") for role in ROLES]
 _REQUIRED = "必填"
 _NEW_PASSWORD = {"autocomplete": "new-password"}
 
