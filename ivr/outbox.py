@@ -27,6 +27,7 @@ MAX_RETRY_SECONDS = 3600
 CALL_MAX_ATTEMPTS = 3
 CALL_STALE_SECONDS = 300
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+SEND_LEASE = timedelta(seconds=60)  # longer than any REST timeout
 
 
 def _queue(db: Session, kind: str, dedupe_key: str, payload: dict, now: datetime) -> OutboxItem | None:
@@ -79,21 +80,42 @@ def _call_attempt(db: Session, item: OutboxItem) -> CallbackAttempt | None:
     return db.get(CallbackAttempt, item.payload["attempt_id"]) if item.kind == "call" else None
 
 
-def send_one(db: Session, item: OutboxItem, client: Any, sms_from: str, now: datetime,
-             report: DrainReport) -> None:
-    """One try for one item, in the caller's transaction; the outcome is written on the row
-    (and on the callback attempt, where the console shows it)."""
-    attempt = _call_attempt(db, item)
-    max_attempts = CALL_MAX_ATTEMPTS if item.kind == "call" else MAX_ATTEMPTS
-    if item.kind == "call" and to_db(now) - item.created_at > timedelta(seconds=CALL_STALE_SECONDS):
-        _give_up(item, attempt, "not placed within 5 minutes; the operator can call again", report)
-        return
-    item.attempts += 1
+def send_item(sessions: sessionmaker[Session], item_id: int, client: Any, sms_from: str, now: datetime,
+              report: DrainReport) -> None:
+    """One try for one item.  The REST request runs between two short transactions, never inside
+    one: with SQLite a transaction holds the write lock that every call turn needs.  The first
+    transaction leases the item (another worker skips it until SEND_LEASE has passed), the second
+    writes the outcome on the row and on the callback attempt, where the console shows it."""
+    with sessions() as db, db.begin():
+        item = db.get(OutboxItem, item_id)
+        if item is None or item.status != "pending" or item.next_attempt_at > to_db(now):
+            return
+        if item.kind == "call" and to_db(now) - item.created_at > timedelta(seconds=CALL_STALE_SECONDS):
+            _give_up(item, _call_attempt(db, item), "not placed within 5 minutes; the operator can call again",
+                     report)
+            return
+        item.attempts += 1
+        item.next_attempt_at = to_db(now + SEND_LEASE)
+        db.flush()
+        db.expunge(item)
     try:
-        sid = _send(item, client, sms_from)
+        sid, error = _send(item, client, sms_from), None
     except REST_ERRORS as exc:
-        item.last_error = describe_error(exc)
-        if getattr(exc, "status", 0) == 400 or item.attempts >= max_attempts:
+        sid, error = None, exc
+    with sessions() as db, db.begin():
+        item = db.merge(item, load=True)
+        attempt = _call_attempt(db, item)
+        if error is None:
+            item.status, item.provider_sid, item.sent_at, item.last_error = "sent", sid, to_db(now), None
+            if attempt is not None:
+                attempt.call_sid, attempt.error = attempt.call_sid or sid, None
+                if attempt.status == "placing":
+                    attempt.status = "queued"
+            report.sent += 1
+            return
+        item.last_error = describe_error(error)
+        max_attempts = CALL_MAX_ATTEMPTS if item.kind == "call" else MAX_ATTEMPTS
+        if getattr(error, "status", 0) == 400 or item.attempts >= max_attempts:
             _give_up(item, attempt, item.last_error, report)
             return
         item.next_attempt_at = to_db(now + retry_delay(item.attempts))
@@ -102,11 +124,6 @@ def send_one(db: Session, item: OutboxItem, client: Any, sms_from: str, now: dat
         report.retried += 1
         log.warning("outbox %d (%s to %s): %s; retry %d", item.id, item.kind, mask_phone(item.payload["to"]),
                     item.last_error, item.attempts)
-        return
-    item.status, item.provider_sid, item.sent_at = "sent", sid, to_db(now)
-    if attempt is not None:
-        attempt.call_sid, attempt.status, attempt.error = sid, "queued", None
-    report.sent += 1
 
 
 def _give_up(item: OutboxItem, attempt: CallbackAttempt | None, error: str, report: DrainReport) -> None:
@@ -127,8 +144,5 @@ def drain(sessions: sessionmaker[Session], client: Any, sms_from: str, now: date
                                                      OutboxItem.next_attempt_at <= to_db(now))
                          .order_by(OutboxItem.next_attempt_at).limit(limit)).scalars().all()
     for item_id in due:
-        with sessions() as db, db.begin():
-            item = db.get(OutboxItem, item_id)
-            if item is not None and item.status == "pending":
-                send_one(db, item, client, sms_from, now, report)
+        send_item(sessions, item_id, client, sms_from, now, report)
     return report

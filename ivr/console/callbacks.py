@@ -127,10 +127,25 @@ def claim(db: Session, booking_id: int, operator: str, now: datetime, claim_minu
     audit(db, operator, "callback_claimed", now, booking=booking_id)
 
 
+def _cancel_unsent_calls(db: Session, booking_id: int) -> None:
+    """A call still waiting in the outbox must not ring anyone after the operator moved on."""
+    placing = set(db.execute(select(CallbackAttempt.id).where(
+        CallbackAttempt.booking_id == booking_id, CallbackAttempt.status == "placing")).scalars())
+    if not placing:
+        return
+    for item in db.execute(select(OutboxItem).where(OutboxItem.kind == "call",
+                                                    OutboxItem.status == "pending")).scalars():
+        if item.payload.get("attempt_id") in placing:
+            item.status = "cancelled"
+    db.execute(update(CallbackAttempt).where(CallbackAttempt.id.in_(placing))
+               .values(status="canceled", error="not placed: the operator moved on"))
+
+
 def release(db: Session, booking_id: int, operator: str, now: datetime) -> None:
     released = db.execute(update(Booking).where(Booking.id == booking_id, Booking.claimed_by == operator)
                           .values(claimed_by=None, claimed_at=None)).rowcount
     if released:
+        _cancel_unsent_calls(db, booking_id)
         audit(db, operator, "callback_released", now, booking=booking_id)
 
 
@@ -177,6 +192,7 @@ def record_outcome(db: Session, booking_id: int, operator: str, outcome: str, no
         raise CallbackError("请选择一个结果")
     booking = _claimed(db, booking_id, operator)
     note = note.strip()[:500]
+    _cancel_unsent_calls(db, booking_id)
     booking.outcome, booking.outcome_note = outcome, note or None
     booking.claimed_by = booking.claimed_at = None
     if outcome == "no_answer":

@@ -45,11 +45,14 @@ def waiting_now(db: Session, now: datetime) -> list[WaitingCaller]:
     rows = db.execute(select(Handoff).join(CallSession, CallSession.call_sid == Handoff.call_sid)
                       .where(Handoff.status == "waiting", CallSession.status == "in-progress")
                       .order_by(Handoff.created_at, Handoff.id)).scalars()
-    return [WaitingCaller(handoff_id=h.id, call_sid=h.call_sid, number=mask_phone(h.caller),
-                          language=LANGUAGES.get(h.language, h.language), verified=h.verified,
-                          reason=reason_words(h.reason),
-                          waited_seconds=max(int((to_db(now) - h.created_at).total_seconds()), 0),
-                          story=story_lines(h.story)) for h in rows]
+    return [_view(h, max(int((to_db(now) - h.created_at).total_seconds()), 0)) for h in rows]
+
+
+def _view(handoff: Handoff, waited_seconds: int) -> WaitingCaller:
+    return WaitingCaller(handoff_id=handoff.id, call_sid=handoff.call_sid, number=mask_phone(handoff.caller),
+                         language=LANGUAGES.get(handoff.language, handoff.language), verified=handoff.verified,
+                         reason=reason_words(handoff.reason), waited_seconds=waited_seconds,
+                         story=story_lines(handoff.story))
 
 
 def _mark_taken(db: Session, handoff_id: int | None, operator: str, now: datetime) -> Handoff:
@@ -75,10 +78,7 @@ def take_caller(sessions: sessionmaker[Session], client: Any, settings: Settings
     if not operator.phone:
         raise TakeError("请先让主管为您的账号登记电话号码，才能接听来电")
     with sessions() as db, db.begin():
-        handoff = _mark_taken(db, handoff_id, operator.username, now)
-        taken = WaitingCaller(handoff.id, handoff.call_sid, mask_phone(handoff.caller),
-                              LANGUAGES.get(handoff.language, handoff.language), handoff.verified,
-                              reason_words(handoff.reason), 0, story_lines(handoff.story))
+        taken = _view(_mark_taken(db, handoff_id, operator.username, now), 0)
     url = f"{settings.public_base_url}/twilio/console/connect?handoff={taken.handoff_id}"
     try:
         sid = queue_sid(client, queue_name)
@@ -98,3 +98,10 @@ def take_caller(sessions: sessionmaker[Session], client: Any, settings: Settings
     with sessions() as db, db.begin():
         audit(db, operator.username, "take_call", now, handoff=taken.handoff_id, number=taken.number)
     return taken
+
+
+def taken_by(db: Session, operator: str) -> list[WaitingCaller]:
+    """The callers an operator took and is (or is about to be) talking to, with their story."""
+    rows = db.execute(select(Handoff).where(Handoff.status == "taken", Handoff.taken_by == operator)
+                      .order_by(Handoff.taken_at.desc())).scalars()
+    return [_view(h, 0) for h in rows]

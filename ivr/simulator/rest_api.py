@@ -417,10 +417,10 @@ class FakeTwilioApi:
 
         threading.Thread(target=run, name="fake-twilio-backend", daemon=True).start()
 
-    def _ask_backend(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _ask_backend(self, operation: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call the backend (never under the API lock); its failure answers 500 and is kept."""
         try:
-            return method(*args, **kwargs)
+            return operation(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - reported as Twilio's 500
             with self._lock:
                 self.backend_errors.append(exc)

@@ -8,13 +8,13 @@ from __future__ import annotations
 from flask import Blueprint, Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
-from ivr.console.web import auth, errors, formatting, glance, nav, supervisor, waiting
+from ivr.console.web import auth, callbacks, errors, formatting, glance, history, nav, rules, supervisor, waiting
 from ivr.console.web.guards import require_login, unauthorized
 from ivr.console.web.identity import setup_login
 from ivr.console.web.security import add_security_headers, configure_session, protect_forms
 from ivr.runtime import Runtime
 
-PAGES = (auth, waiting, glance, supervisor)
+PAGES = (auth, waiting, callbacks, history, glance, supervisor, rules)
 
 
 def index() -> Response:

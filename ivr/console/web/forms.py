@@ -1,9 +1,9 @@
 """WTForms for the console.  CSRF is checked app-wide by CSRFProtect; the forms add validation
-and render labelled fields."""
+and render labelled fields.  Templates write their own <button>s, which wrap on narrow screens."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from ivr.console.accounts import MIN_PASSWORD, ROLES
@@ -20,7 +20,6 @@ class LoginForm(FlaskForm):
                                       "spellcheck": "false"})
     password = PasswordField("密码", [InputRequired(_REQUIRED), Length(max=256)],
                              render_kw={"autocomplete": "current-password"})
-    submit = SubmitField("登录")
 
 
 class NewAccountForm(FlaskForm):
@@ -34,18 +33,15 @@ class NewAccountForm(FlaskForm):
     password = PasswordField("临时密码", [InputRequired(_REQUIRED), Length(min=MIN_PASSWORD, max=256,
                                                                        message=f"至少 {MIN_PASSWORD} 个字符")],
                              description=f"至少 {MIN_PASSWORD} 个字符，当面或电话告诉本人", render_kw=_NEW_PASSWORD)
-    submit = SubmitField("创建账户")
 
 
 class PasswordResetForm(FlaskForm):
     password = PasswordField("新临时密码", [InputRequired(_REQUIRED), Length(min=MIN_PASSWORD, max=256,
                                                                           message=f"至少 {MIN_PASSWORD} 个字符")],
                              render_kw=_NEW_PASSWORD)
-    submit = SubmitField("重置密码")
 
 
 class AccountChangeForm(FlaskForm):
     role = SelectField("角色", choices=ROLE_CHOICES)
     phone = StringField("新电话", [Optional(), Length(max=20)], description="留空则不改",
                         render_kw={"autocomplete": "off", "inputmode": "tel"})
-    submit = SubmitField("保存")

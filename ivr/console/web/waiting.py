@@ -1,12 +1,54 @@
-"""Placeholder for "waiting now" until its real page (callers in the queue) replaces this file."""
+"""Waiting now: callers in the queue, updated without reloading, and taking one of them."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import hashlib
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ivr.console.waiting import TakeError, take_caller, taken_by, waiting_now
+from ivr.console.web.db import console_now, db_session, runtime
+from ivr.console.web.guards import current_operator
+from ivr.console.web.twilio_rest import twilio
+from ivr.db.models import Operator
+
+POLL_SECONDS = 3
+
+
+def _lists() -> dict[str, object]:
+    with db_session(read_only=True) as db:
+        return {"calls": waiting_now(db, console_now()), "mine": taken_by(db, current_operator().username)}
 
 
 def waiting() -> str:
-    return render_template("console/waiting.html", calls=[])
+    return render_template("console/waiting.html", poll_seconds=POLL_SECONDS, **_lists())
+
+
+def api_waiting() -> Response:
+    """The live part of the page as HTML, with a version so the browser only swaps it on change."""
+    lists = _lists()
+    html = render_template("console/_waiting_live.html", **lists)
+    return jsonify(count=len(lists["calls"]), version=hashlib.sha256(html.encode()).hexdigest()[:16], html=html)
+
+
+def take() -> Response:
+    raw = request.form.get("handoff", "")
+    rt = runtime()
+    with db_session(read_only=True) as db:
+        operator = db.execute(select(Operator).where(Operator.id == current_operator().id)).scalar_one()
+        db.expunge(operator)
+    try:
+        taken = take_caller(rt.sessions, twilio(), rt.settings, rt.policy.queue_name, operator,
+                            int(raw) if raw.isdigit() else None, console_now())
+    except TakeError as exc:
+        flash(f"没有接通：{exc}", "error")
+    else:
+        flash(f"正在接通尾号 {taken.number[-4:]} 的来电，您的电话马上会响。", "info")
+    return redirect(url_for("console.waiting"))
 
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/waiting", "waiting", waiting)
+    bp.add_url_rule("/api/waiting", "api_waiting", api_waiting)
+    bp.add_url_rule("/waiting/take", "waiting_take", take, methods=["POST"])
