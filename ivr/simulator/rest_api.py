@@ -542,9 +542,10 @@ class FakeTwilioApi:
         backend = self.backend
         if backend is None:
             return 201, payload, None
-        assert call.url is not None
+        url = call.url
+        assert url is not None  # _create_call requires Url when there is a backend
         return 201, payload, lambda: backend.create_call(
-            call.sid, call.to, call.from_, call.url, call.method, call.status_callback,
+            call.sid, call.to, call.from_, url, call.method, call.status_callback,
             one.get("StatusCallbackMethod") or "POST", call.status_callback_event or ["completed"],
             call.timeout or 60)
 

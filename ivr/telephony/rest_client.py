@@ -6,6 +6,7 @@ in tests and in the demo) while URL building, auth and parsing stay the client's
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +17,7 @@ from twilio.rest import Client
 
 from ivr.config import Settings
 
+_LIST_ERROR = re.compile(r'HTTP (?P<status>\d{3})(?: .*?"message": "(?P<message>[^"]*)")?')
 # What a failed REST call can raise: Twilio's errors, and requests' for timeouts and refused
 # connections (a timed-out request may still have been carried out by Twilio).
 REST_ERRORS = (TwilioException, requests.RequestException)
@@ -56,6 +58,9 @@ def describe_error(exc: BaseException) -> str:
     """A short, log- and console-safe description (no URLs with credentials)."""
     status = getattr(exc, "status", None)
     message = getattr(exc, "msg", None) or str(exc)
+    listed = _LIST_ERROR.search(message)
+    if status is None and listed:  # a failed page of a list: ('Unable to fetch page', HTTP 500 {...})
+        status, message = int(listed["status"]), listed["message"] or "no details"
     if isinstance(exc, requests.Timeout):
         return "Twilio did not answer in time (it may still act on the request)"
     if isinstance(exc, requests.ConnectionError):

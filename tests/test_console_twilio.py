@@ -1,0 +1,198 @@
+"""The console's Twilio side end to end: the real twilio client → the loopback fake REST API →
+the call simulator → the hotline's signed webhooks.  Taking a queued caller, calling back."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
+from ivr.console.accounts import create_operator
+from ivr.console.callbacks import claim, start_call
+from ivr.console.waiting import TakeError, take_caller
+from ivr.db.models import AuditEntry, CallbackAttempt, Handoff, Operator, OutboxItem
+from ivr.outbox import DrainReport, drain, send_item
+from ivr.simulator.cloud import SimulatedTwilio
+from ivr.simulator.rest_api import FakeTwilioApi
+from ivr.telephony.rest_client import client_from_settings
+
+CALLER = "+8613800000002"
+OPERATOR_PHONE = "+8613900002222"
+
+
+class Cloud:
+    """A hotline whose REST requests reach the simulator its calls run in."""
+
+    def __init__(self, make_hotline, api: FakeTwilioApi, **env: str) -> None:
+        self.hotline: Hotline = make_hotline(TWILIO_API_BASE=api.base_url, TWILIO_REST_TIMEOUT_SECONDS="1", **env)
+        self.api = api
+        self.sim = SimulatedTwilio(self.hotline.sim, api)
+        self.rt = self.hotline.rt
+        self.client = client_from_settings(self.rt.settings)
+        with self.rt.sessions() as db, db.begin():
+            create_operator(db, "zhang", "operator password 1", "operator", self.now(), phone=OPERATOR_PHONE)
+
+    def now(self):
+        return self.hotline.clock.now()
+
+    def operator(self) -> Operator:
+        with self.rt.sessions() as db:
+            return db.execute(select(Operator).where(Operator.username == "zhang")).scalar_one()
+
+    def waiting_caller(self):
+        self.hotline.remember_language(CALLER)
+        caller = self.sim.place_call(CALLER, HOTLINE_NUMBER)
+        caller.press("0")
+        assert caller.state == "queued"
+        return caller
+
+    def take(self, handoff_id: int | None = None):
+        return take_caller(self.rt.sessions, self.client, self.rt.settings, "operators", self.operator(),
+                           handoff_id, self.now())
+
+    def handoff(self) -> Handoff:
+        with self.rt.sessions() as db:
+            return db.execute(select(Handoff)).scalar_one()
+
+    def booking(self):
+        self.hotline.remember_language(CALLER)
+        caller = self.sim.place_call(CALLER, HOTLINE_NUMBER)
+        for key in "2111":
+            caller.press(key)
+        caller.hangup()
+        (booking,) = self.hotline.bookings()
+        return booking
+
+    def call_now(self, booking_id: int) -> CallbackAttempt:
+        operator = self.operator()
+        with self.rt.sessions() as db, db.begin():
+            claim(db, booking_id, "zhang", self.now(), 20)
+            item = start_call(db, booking_id, operator, self.rt.settings, self.now())
+            item_id, attempt_id = item.id, item.payload["attempt_id"]
+        send_item(self.rt.sessions, item_id, self.client, HOTLINE_NUMBER, self.now(), DrainReport())
+        self.sim.wait_idle()
+        return self.attempt(attempt_id)
+
+    def attempt(self, attempt_id: int) -> CallbackAttempt:
+        with self.rt.sessions() as db:
+            return db.get(CallbackAttempt, attempt_id)
+
+
+@pytest.fixture()
+def api() -> Iterator[FakeTwilioApi]:
+    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as server:
+        yield server
+
+
+@pytest.fixture()
+def cloud(make_hotline, api) -> Cloud:
+    return Cloud(make_hotline, api)
+
+
+def test_taking_a_caller_rings_the_operator_and_brings_the_caller_back_afterwards(cloud: Cloud) -> None:
+    caller = cloud.waiting_caller()
+    taken = cloud.take()
+    assert taken.number == "*********0002"
+    (dial,) = caller.dials
+    assert dial.targets == [OPERATOR_PHONE] and dial.caller_id == HOTLINE_NUMBER and dial.status == "completed"
+    handoff = cloud.handoff()
+    assert (handoff.status, handoff.taken_by) == ("done", "zhang")
+    assert cloud.hotline.step(caller) == "after_person"  # "anything else?" after the talk
+    (member_update,) = cloud.api.requests_to("POST", f"/Members/{caller.call_sid}.json")
+    assert member_update.form["Url"] == [f"{cloud.rt.settings.public_base_url}/twilio/console/connect?handoff=1"]
+    with cloud.rt.sessions() as db:
+        actions = db.execute(select(AuditEntry.action).where(AuditEntry.actor == "zhang")).scalars().all()
+    assert "take_call" in actions
+
+
+def test_an_operator_who_does_not_answer_puts_the_caller_back_in_the_queue(cloud: Cloud) -> None:
+    caller = cloud.waiting_caller()
+    cloud.hotline.sim.dial_outcomes[OPERATOR_PHONE] = "no-answer"
+    cloud.take()
+    assert caller.dials[-1].status == "no-answer"
+    assert caller.state == "queued" and cloud.hotline.step(caller) == "queue"
+    handoff = cloud.handoff()
+    assert (handoff.status, handoff.taken_by) == ("waiting", None)
+
+
+def test_a_twilio_failure_leaves_the_caller_waiting_and_says_why(cloud: Cloud) -> None:
+    caller = cloud.waiting_caller()
+    cloud.api.fail_next(500)
+    with pytest.raises(TakeError, match="Twilio error 500: Internal Server Error"):
+        cloud.take()
+    assert caller.state == "queued" and cloud.handoff().status == "waiting"
+    cloud.api.delay_next(2.0)  # longer than the 1 s REST timeout
+    with pytest.raises(TakeError, match="did not answer in time"):
+        cloud.take()
+    assert cloud.handoff().status == "waiting"
+
+
+def test_a_caller_who_hung_up_just_before_is_not_taken(cloud: Cloud) -> None:
+    caller = cloud.waiting_caller()
+    with cloud.sim.lock:
+        caller.hangup()
+    with pytest.raises(TakeError, match="现在没有人在等候"):
+        cloud.take()
+
+
+def test_no_operator_phone_no_take(cloud: Cloud) -> None:
+    cloud.waiting_caller()
+    with cloud.rt.sessions() as db, db.begin():
+        db.execute(select(Operator)).scalar_one().phone = None
+    with pytest.raises(TakeError, match="登记电话号码"):
+        cloud.take()
+    assert cloud.handoff().status == "waiting"
+
+
+def test_call_now_rings_the_operator_then_dials_the_caller_with_the_hotline_number(cloud: Cloud) -> None:
+    booking = cloud.booking()
+    attempt = cloud.call_now(booking.id)
+    (call,) = cloud.sim.outbound_calls
+    assert call.to == OPERATOR_PHONE and call.from_ == HOTLINE_NUMBER
+    (dial,) = call.dials
+    assert dial.targets == [CALLER] and dial.caller_id == HOTLINE_NUMBER
+    assert "预约回电，尾号0002" in " ".join(call.texts)
+    assert (attempt.call_sid, attempt.status, attempt.dial_status) == (call.call_sid, "completed", "completed")
+
+
+def test_a_caller_who_does_not_answer_is_shown_to_the_operator(cloud: Cloud) -> None:
+    booking = cloud.booking()
+    cloud.hotline.sim.dial_outcomes[CALLER] = "no-answer"
+    attempt = cloud.call_now(booking.id)
+    assert attempt.dial_status == "no-answer"
+    (call,) = cloud.sim.outbound_calls
+    assert "对方没有接听" in " ".join(call.texts)
+
+
+def test_caller_first_greets_the_caller_then_dials_the_operator(make_hotline, api) -> None:
+    cloud = Cloud(make_hotline, api, CALLBACK_MODE="caller_first")
+    booking = cloud.booking()
+    attempt = cloud.call_now(booking.id)
+    (call,) = cloud.sim.outbound_calls
+    assert call.to == CALLER and call.dials[0].targets == [OPERATOR_PHONE]
+    assert "按您的预约给您回电话" in " ".join(call.texts)
+    assert attempt.status == "completed"
+
+
+def test_a_callback_nobody_picks_up_reports_no_answer(make_hotline, api) -> None:
+    cloud = Cloud(make_hotline, api, CALLBACK_MODE="caller_first")
+    cloud.sim.answers[CALLER] = "no-answer"
+    attempt = cloud.call_now(cloud.booking().id)
+    assert attempt.status == "no-answer" and attempt.dial_status is None
+
+
+def test_a_call_twilio_refuses_is_retried_by_the_worker_then_placed(cloud: Cloud) -> None:
+    booking = cloud.booking()
+    cloud.api.fail_next(503)
+    attempt = cloud.call_now(booking.id)
+    assert attempt.status == "placing" and "503" in attempt.error and cloud.sim.outbound_calls == []
+    report = drain(cloud.rt.sessions, cloud.client, HOTLINE_NUMBER, cloud.now() + timedelta(seconds=31))
+    cloud.sim.wait_idle()
+    assert report.sent >= 1
+    attempt = cloud.attempt(attempt.id)
+    assert attempt.status == "completed" and attempt.error is None
+    with cloud.rt.sessions() as db:
+        item = db.execute(select(OutboxItem).where(OutboxItem.kind == "call")).scalar_one()
+    assert item.status == "sent" and item.attempts == 2
