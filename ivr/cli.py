@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.privacy import configure_logging
@@ -39,12 +40,30 @@ def cmd_call(args: argparse.Namespace) -> int:
         base = (args.url or settings.public_base_url).rstrip("/")
         transport = HttpTransport()
     from ivr.simulator import RecordingServer
-    # Spoken answers ("say 查一查") become recordings the service fetches, as from Twilio's API.
+    from ivr.simulator.cloud import SimulatedTwilio
+    from ivr.simulator.rest_api import FakeTwilioApi
+    # Spoken answers ("say 查一查") become recordings the service fetches, as from Twilio's API;
+    # the console's REST requests (take this caller, call back) reach this phone's simulator.
     with RecordingServer(settings.twilio_account_sid, settings.twilio_auth_token) as recordings:
         sim = TwilioSimulator(transport, base, settings.twilio_auth_token,
                               account_sid=settings.twilio_account_sid, recording_server=recordings)
-        run_terminal_call(sim, args.caller, settings.twilio_number)
+        api = FakeTwilioApi(settings.twilio_account_sid, settings.twilio_auth_token,
+                            port=_loopback_port(settings.twilio_api_base))
+        try:
+            api.start()
+        except OSError as exc:  # another terminal phone has the port: this call is not reachable by REST
+            print(f"(the operator console cannot reach this call: {exc})", file=sys.stderr)
+            run_terminal_call(sim, args.caller, settings.twilio_number)
+            return 0
+        with api:
+            run_terminal_call(sim, args.caller, settings.twilio_number, cloud=SimulatedTwilio(sim, api))
     return 0
+
+
+def _loopback_port(api_base: str) -> int:
+    """The demo's Twilio REST stand-in listens where the demo service sends REST requests."""
+    parts = urlsplit(api_base)
+    return (parts.port or 0) if parts.hostname in ("127.0.0.1", "localhost") else 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEMO_TWILIO_API = "http://127.0.0.1:5010"
 
 
 class ConfigError(RuntimeError):
@@ -171,7 +172,8 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         log_level=env.get("LOG_LEVEL", "INFO"),
         console_secret_key=env.get("CONSOLE_SECRET_KEY") or _secret_file(var_dir, "console_secret"),
         console_session_minutes=_int(env, "CONSOLE_SESSION_MINUTES", 30),
-        twilio_api_base=(env.get("TWILIO_API_BASE") or "").rstrip("/"),
+        # The demo's terminal phone serves a stand-in for Twilio's REST API on this port.
+        twilio_api_base=(env.get("TWILIO_API_BASE") or (DEMO_TWILIO_API if demo else "")).rstrip("/"),
         twilio_rest_timeout_seconds=float(env.get("TWILIO_REST_TIMEOUT_SECONDS") or 5.0),
         callback_mode=_choice(env, "CALLBACK_MODE", ("operator_first", "caller_first")),
         callback_max_attempts=_int(env, "CALLBACK_MAX_ATTEMPTS", 3),

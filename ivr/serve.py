@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from ivr.config import Settings
+from ivr.console.accounts import demo_supervisor
 from ivr.flow.loader import FlowError
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,16 @@ def _post_fork(_server, worker) -> None:
     worker.app.application.extensions["hotline"].db.dispose(close=False)
 
 
+def _console_line(app: Flask, host: str, port: int) -> str:
+    rt = app.extensions["hotline"]
+    with rt.sessions() as db, db.begin():
+        login = demo_supervisor(db, rt.settings.var_dir, rt.clock())
+    where = f"  Operator console: http://{host}:{port}/console/"
+    if login is None:
+        return where + "  (log in with an account from: python -m ivr operator add)\n"
+    return where + f"  user {login[0]}, password {login[1]}\n"
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     from ivr.web import create_app
     try:
@@ -40,9 +52,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     if settings.demo:
         print("\n  Demo hotline listening on http://%s:%d (SQLite: %s)\n"
               "  Place a call from another terminal:  .venv/bin/python -m ivr call%s\n"
-              "  (keys: 0-9 * #, empty line = silence, h = hang up, ? = help)\n"
+              "  (keys: 0-9 * #, empty line = silence, h = hang up, ? = help)\n%s"
               % (host, port, settings.database_url,
-                 "" if (host, port) == ("127.0.0.1", 5000) else f" --url http://{host}:{port}"), flush=True)
+                 "" if (host, port) == ("127.0.0.1", 5000) else f" --url http://{host}:{port}",
+                 _console_line(app, host, port)), flush=True)
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
                "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
                "loglevel": "warning"}

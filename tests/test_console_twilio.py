@@ -8,76 +8,12 @@ from typing import Iterator
 import pytest
 from sqlalchemy import select
 
-from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
-from ivr.console.accounts import create_operator
-from ivr.console.callbacks import claim, start_call
-from ivr.console.waiting import TakeError, take_caller
-from ivr.db.models import AuditEntry, CallbackAttempt, Handoff, Operator, OutboxItem
-from ivr.outbox import DrainReport, drain, send_item
-from ivr.simulator.cloud import SimulatedTwilio
+from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
+from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN
+from ivr.console.waiting import TakeError
+from ivr.db.models import AuditEntry, Operator, OutboxItem
+from ivr.outbox import drain
 from ivr.simulator.rest_api import FakeTwilioApi
-from ivr.telephony.rest_client import client_from_settings
-
-CALLER = "+8613800000002"
-OPERATOR_PHONE = "+8613900002222"
-
-
-class Cloud:
-    """A hotline whose REST requests reach the simulator its calls run in."""
-
-    def __init__(self, make_hotline, api: FakeTwilioApi, **env: str) -> None:
-        self.hotline: Hotline = make_hotline(TWILIO_API_BASE=api.base_url, TWILIO_REST_TIMEOUT_SECONDS="1", **env)
-        self.api = api
-        self.sim = SimulatedTwilio(self.hotline.sim, api)
-        self.rt = self.hotline.rt
-        self.client = client_from_settings(self.rt.settings)
-        with self.rt.sessions() as db, db.begin():
-            create_operator(db, "zhang", "operator password 1", "operator", self.now(), phone=OPERATOR_PHONE)
-
-    def now(self):
-        return self.hotline.clock.now()
-
-    def operator(self) -> Operator:
-        with self.rt.sessions() as db:
-            return db.execute(select(Operator).where(Operator.username == "zhang")).scalar_one()
-
-    def waiting_caller(self):
-        self.hotline.remember_language(CALLER)
-        caller = self.sim.place_call(CALLER, HOTLINE_NUMBER)
-        caller.press("0")
-        assert caller.state == "queued"
-        return caller
-
-    def take(self, handoff_id: int | None = None):
-        return take_caller(self.rt.sessions, self.client, self.rt.settings, "operators", self.operator(),
-                           handoff_id, self.now())
-
-    def handoff(self) -> Handoff:
-        with self.rt.sessions() as db:
-            return db.execute(select(Handoff)).scalar_one()
-
-    def booking(self):
-        self.hotline.remember_language(CALLER)
-        caller = self.sim.place_call(CALLER, HOTLINE_NUMBER)
-        for key in "2111":
-            caller.press(key)
-        caller.hangup()
-        (booking,) = self.hotline.bookings()
-        return booking
-
-    def call_now(self, booking_id: int) -> CallbackAttempt:
-        operator = self.operator()
-        with self.rt.sessions() as db, db.begin():
-            claim(db, booking_id, "zhang", self.now(), 20)
-            item = start_call(db, booking_id, operator, self.rt.settings, self.now())
-            item_id, attempt_id = item.id, item.payload["attempt_id"]
-        send_item(self.rt.sessions, item_id, self.client, HOTLINE_NUMBER, self.now(), DrainReport())
-        self.sim.wait_idle()
-        return self.attempt(attempt_id)
-
-    def attempt(self, attempt_id: int) -> CallbackAttempt:
-        with self.rt.sessions() as db:
-            return db.get(CallbackAttempt, attempt_id)
 
 
 @pytest.fixture()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +20,8 @@ ROLES = ("operator", "supervisor")
 MIN_PASSWORD = 10
 MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
+DEMO_USER = "demo"
+DEMO_OPERATOR_PHONE = "+8613900000000"  # the demo's simulated phones answer any number
 _USERNAME = re.compile(r"[a-z][a-z0-9_.-]{2,63}")
 # A dummy hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
@@ -75,3 +79,20 @@ def authenticate(db: Session, username: str, password: str, now: datetime) -> Lo
     operator.failed_logins, operator.locked_until = 0, None
     audit(db, username, "login", now)
     return LoginResult(operator, "ok")
+
+
+def demo_supervisor(db: Session, var_dir: Path, now: datetime) -> tuple[str, str] | None:
+    """The demo's console login: made once with a random password kept under var/ (git-ignored);
+    None when the database already has accounts of its own."""
+    path = var_dir / "demo_console_password"
+    exists = db.execute(select(Operator).where(Operator.username == DEMO_USER)).scalar_one_or_none()
+    if exists is not None and path.exists():
+        return DEMO_USER, path.read_text().strip()
+    if exists is not None or db.execute(select(Operator.id)).first():
+        return None
+    password = secrets.token_urlsafe(12)
+    create_operator(db, DEMO_USER, password, "supervisor", now, phone=DEMO_OPERATOR_PHONE, actor="demo")
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(password)
+    path.chmod(0o600)
+    return DEMO_USER, password

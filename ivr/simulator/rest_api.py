@@ -227,14 +227,15 @@ class TelephonyBackend(Protocol):
 
 
 class FakeTwilioApi:
-    """Fake Twilio REST API on ``127.0.0.1`` (ephemeral port, daemon thread).
+    """Fake Twilio REST API on ``127.0.0.1`` (ephemeral port unless given, daemon thread).
 
     ``backend`` (also settable later as :attr:`backend`) makes call and queue
     requests act on a :class:`TelephonyBackend`; see the module docstring.
     """
 
     def __init__(self, account_sid: str, auth_token: str,
-                 backend: Optional[TelephonyBackend] = None) -> None:
+                 backend: Optional[TelephonyBackend] = None, port: int = 0) -> None:
+        self.port = port  # 0: any free port (tests); the demo's terminal phone uses a fixed one
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.backend = backend
@@ -263,7 +264,7 @@ class FakeTwilioApi:
             fake = api
 
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

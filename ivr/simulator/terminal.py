@@ -18,10 +18,15 @@ Commands (one per line):
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Callable
+import threading
+from typing import TYPE_CHECKING, Any, Callable
 
 from .twilio_sim import Heard, SimCall, SimulatorError, TwilioSimulator
+
+if TYPE_CHECKING:
+    from .cloud import SimulatedTwilio
 
 __all__ = ["run_terminal_call", "HELP_TEXT"]
 
@@ -83,12 +88,18 @@ def run_terminal_call(
     fallback_path: str | None = None,
     plain: bool = False,
     default_wait: float = 10.0,
+    cloud: SimulatedTwilio | None = None,
 ) -> SimCall:
     """Place a call and drive it from ``input_fn`` lines; print what is heard.
 
     ``plain=True`` uses ASCII prefixes instead of emoji. End of input (EOF)
     hangs up. Returns the finished :class:`SimCall`.
+
+    With ``cloud`` the operator console can act on this call over (fake) REST:
+    take the caller out of the queue, or place callback calls; what those do is
+    printed as it happens, between the caller's own commands.
     """
+    lock: Any = cloud.lock if cloud is not None else contextlib.nullcontext()
     shown = 0
     # Reading from a pipe: input() would glue its prompt to the next output line,
     # so echo the command after reading it instead.
@@ -96,16 +107,18 @@ def run_terminal_call(
 
     def flush() -> None:
         nonlocal shown
-        for item in call.heard[shown:]:
-            if item.text is not None and not item.text.strip():
-                continue        # a silence prompt (empty text twin)
-            print_fn(_format_heard(item, plain))
-        shown = len(call.heard)
+        with lock:  # the watcher thread flushes too
+            for item in call.heard[shown:]:
+                if item.text is not None and not item.text.strip():
+                    continue        # a silence prompt (empty text twin)
+                print_fn(_format_heard(item, plain))
+            shown = len(call.heard)
 
     try:
-        call = sim.place_call(from_, to, voice_path=voice_path,
-                              status_callback_path=status_callback_path,
-                              fallback_path=fallback_path)
+        with lock:
+            call = sim.place_call(from_, to, voice_path=voice_path,
+                                  status_callback_path=status_callback_path,
+                                  fallback_path=fallback_path)
     except SimulatorError as exc:
         if exc.call is None:
             raise
@@ -116,6 +129,7 @@ def run_terminal_call(
         return call
 
     print_fn(f"Calling {to} from {from_} (call {call.call_sid}). Type ? for help.")
+    watcher = _Watcher(cloud, flush, print_fn, plain) if cloud is not None else None
     while True:
         flush()
         if call.ended:
@@ -140,15 +154,51 @@ def run_terminal_call(
             break
         command = line.strip()
         try:
-            _dispatch(call, command, print_fn, default_wait)
+            with lock:
+                _dispatch(call, command, print_fn, default_wait)
         except SimulatorError as exc:
             flush()
             print_fn(f"! simulator error: {exc}")
             if call.ended:
                 break
+    if watcher is not None:
+        watcher.stop()
     flush()
     print_fn(_summary(call))
     return call
+
+
+class _Watcher:
+    """Prints what the console's REST requests did to the call, and the callback calls it placed,
+    while the terminal waits for the caller's next command."""
+
+    def __init__(self, cloud: SimulatedTwilio, flush: Callable[[], None], print_fn: Callable[..., None],
+                 plain: bool) -> None:
+        self.cloud, self.flush, self.print_fn, self.plain = cloud, flush, print_fn, plain
+        self.reported: set[str] = set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="terminal-watcher", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.wait(0.3):
+            with self.cloud.lock:
+                self.flush()
+                for call in self.cloud.outbound_calls:
+                    if call.ended and call.call_sid not in self.reported:
+                        self.reported.add(call.call_sid)
+                        self._report(call)
+
+    def _report(self, call: SimCall) -> None:
+        self.print_fn(f"{'>' if self.plain else chr(0x260E)} outbound call {call.from_} -> {call.to}: "
+                      f"{call.status}")
+        for item in call.heard:
+            if item.text is None or item.text.strip():
+                self.print_fn("    " + _format_heard(item, self.plain))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=2)
 
 
 def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], default_wait: float) -> None:

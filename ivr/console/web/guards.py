@@ -59,7 +59,8 @@ def require_login() -> Response | None:
             sign_out()
             flash("登录已失效，请重新登录。", "info")
         return current_app.login_manager.unauthorized()
-    touch()
+    if not wants_json():  # a page polling in the background is not the operator at work
+        touch()
     return None
 
 

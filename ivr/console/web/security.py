@@ -10,7 +10,7 @@ from datetime import timedelta
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from ivr.config import Settings
+from ivr.config import ConfigError, Settings
 from ivr.console.web.guards import in_console
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
@@ -23,6 +23,8 @@ HEADERS = {
 
 def configure_session(app: Flask, settings: Settings) -> None:
     """The idle limit is enforced from the runtime clock; the cookie lifetime only mirrors it."""
+    if not settings.console_secret_key:
+        raise ConfigError("CONSOLE_SECRET_KEY is empty: console sessions could not be signed")
     app.secret_key = settings.console_secret_key
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
