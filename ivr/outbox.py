@@ -87,7 +87,8 @@ def send_item(sessions: sessionmaker[Session], item_id: int, client: Any, sms_fr
     transaction leases the item (another worker skips it until SEND_LEASE has passed), the second
     writes the outcome on the row and on the callback attempt, where the console shows it."""
     with sessions() as db, db.begin():
-        item = db.get(OutboxItem, item_id)
+        # FOR UPDATE (PostgreSQL): a second worker waits here, then sees the lease and skips.
+        item = db.get(OutboxItem, item_id, with_for_update=True)
         if item is None or item.status != "pending" or item.next_attempt_at > to_db(now):
             return
         if item.kind == "call" and to_db(now) - item.created_at > timedelta(seconds=CALL_STALE_SECONDS):

@@ -9,9 +9,12 @@ from typing import Iterator
 import pytest
 from sqlalchemy import inspect, text
 
-from hotline_harness import BASE_URL, heard
+from hotline_harness import ACCOUNT_SID, BASE_URL, TOKEN, heard
+from ivr.console.callbacks import CallbackError, claim
 from ivr.db.models import CallSession
 from ivr.db.schema import make_engine, upgrade
+from ivr.outbox import drain
+from ivr.simulator.rest_api import FakeTwilioApi, fake_client
 from postgres_server import PostgresServer
 from scenario_runner import build_hotline, load_scenarios, run_scenario
 
@@ -77,3 +80,43 @@ def test_migrations_upgrade_an_old_postgres_database(postgres) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM matters")).scalar_one() == 1
     engine.dispose()
+
+
+def test_operators_racing_for_a_booking_on_postgres(make_hotline, postgres) -> None:
+    hotline = make_hotline(DATABASE_URL=postgres.create_database())
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    for key in "2111":
+        call.press(key)
+    (booking,) = hotline.bookings()
+    now = hotline.clock.now()
+
+    def try_claim(name: str) -> str:
+        try:
+            with hotline.rt.sessions() as db, db.begin():
+                claim(db, booking.id, name, now, 20)
+            return "won"
+        except CallbackError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(try_claim, [f"op{i}" for i in range(6)]))
+    assert results.count("won") == 1
+    assert {r for r in results if r != "won"} == {f"这条预约已由 {hotline.bookings()[0].claimed_by} 认领"}
+
+
+def test_two_workers_send_each_message_once_on_postgres(make_hotline, postgres) -> None:
+    hotline = make_hotline(DATABASE_URL=postgres.create_database())
+    for n in range(4):
+        caller = f"+861380000001{n}"
+        hotline.remember_language(caller)
+        call = hotline.call(caller)
+        for key in "2111":
+            call.press(key)
+    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as api:
+        client = fake_client(api, timeout=2)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reports = list(pool.map(lambda _: drain(hotline.rt.sessions, client, "+862160000000",
+                                                    hotline.clock.now()), range(2)))
+        assert sum(r.sent for r in reports) == 4
+        assert sorted(m.to for m in api.messages.values()) == [f"+861380000001{n}" for n in range(4)]
