@@ -209,7 +209,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = session_factory(engine)
-    client = client_from_settings(settings.with_overrides(twilio_rest_timeout_seconds=args.timeout))
+    if args.timeout:
+        settings = settings.with_overrides(twilio_rest_timeout_seconds=args.timeout)
+    client = client_from_settings(settings)
     reminder = load_flow(settings.flows_dir).prompts["cmn"]["sms_callback_reminder"]
     while True:
         now = shanghai_now()
@@ -284,10 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     operator.set_defaults(func=cmd_operator)
 
-    worker = sub.add_parser("worker", help="send queued messages (booking SMS) through Twilio, with retries")
+    worker = sub.add_parser("worker", help="send queued SMS and callback calls through Twilio, with retries")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     worker.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
-    worker.add_argument("--timeout", type=float, default=10.0, help="seconds for each Twilio request")
+    worker.add_argument("--timeout", type=float, default=None,
+                        help="seconds for each Twilio request (default: TWILIO_REST_TIMEOUT_SECONDS)")
     worker.set_defaults(func=cmd_worker)
 
     handoffs = sub.add_parser("handoffs", help="print the latest handoff records (what operators see)")

@@ -46,6 +46,7 @@ CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
 NARROW = {"width": 640, "height": 800}  # a 1280 px wide screen at 200 % zoom
 TIMEOUT_MS = 10_000  # Playwright's waits (actions and expect): generous for a loaded CI machine
+expect.set_options(timeout=TIMEOUT_MS)
 _screenshot_dir: Path | None = None
 
 
