@@ -19,8 +19,8 @@
 * ``screenshot(page, name)``: a full-page PNG in $SCREENSHOT_DIR (the docs use
   ``SCREENSHOT_DIR=docs/screenshots``), by default in pytest's temporary directory.
 
-Pages are opened as http://localhost:PORT: the session cookie is ``Secure`` (the hotline's
-public URL is https) and Chromium keeps Secure cookies for localhost.  Everything the server
+Pages are opened as http://127.0.0.1:PORT: the session cookie is ``Secure`` (the hotline's
+public URL is https) and Chromium treats loopback addresses as secure, so it keeps the cookie.  Everything the server
 does runs on its threads while the test thread is blocked in a Playwright call, so a test that
 drives simulated callers while the browser may make REST requests holds ``cloud.sim.lock``
 (see tests/cloud_harness.py).
@@ -80,7 +80,7 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        name=f"live-server-{self.server.server_port}", daemon=True)
         self.thread.start()
-        self.url = f"http://localhost:{self.server.server_port}"
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def close(self) -> None:
         self.server.shutdown()

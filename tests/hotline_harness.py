@@ -90,6 +90,15 @@ class Hotline:
         with self.rt.sessions() as db, db.begin():
             db.merge(CallerPreference(phone=phone, language=language, updated_at=to_db(self.clock.now())))
 
+    def book(self, caller: str = "+8613800000002") -> Booking:
+        """A caller books the first slot offered for their own number (keys 2, 1, 1, 1)."""
+        self.remember_language(caller)
+        call = self.call(caller)
+        for key in "2111":
+            call.press(key)
+        assert self.step(call) == "booked", self.step(call)
+        return self.bookings(caller)[-1]
+
     def bookings(self, caller: str | None = None) -> list[Booking]:
         with self.rt.sessions() as db:
             query = select(Booking).order_by(Booking.id)

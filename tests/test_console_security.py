@@ -28,10 +28,7 @@ def busy_day(hotline) -> None:
     caller.press("1")
     caller.press(ID_LAST4 + "#")
     caller.press("0#")
-    hotline.remember_language("+8613800000003")
-    booker = hotline.call("+8613800000003")
-    for key in "2111":
-        booker.press(key)
+    hotline.book("+8613800000003")
 
 
 def test_the_map_has_every_page(console) -> None:  # noqa: F811

@@ -5,16 +5,13 @@ CSRF protection stays on as in production, so every POST here carries the token 
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from hotline_harness import Hotline
@@ -396,37 +393,4 @@ def test_glance_shows_callback_figures_only_when_supplied(console: Hotline, monk
     assert html.count("<svg") == 3 and 'id="callbacks-heading"' not in html
 
 
-# --- in a real browser -----------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
-def test_pages_reflow_at_640_px_and_break_no_csp_rule(console: Hotline) -> None:
-    """640 CSS px is a 1280 px screen at 200 % zoom: no sideways scrolling, keyboard first stop is the skip link."""
-    from playwright.sync_api import sync_playwright
-
-    server = make_server("127.0.0.1", 0, console.app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://localhost:{server.server_port}"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 640, "height": 800})
-            problems: list[str] = []
-            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-            page.goto(base + "/console/login")
-            page.keyboard.press("Tab")
-            assert page.evaluate("document.activeElement.className") == "skip-link"
-            page.fill("#username", SUPERVISOR)
-            page.fill("#password", SUPERVISOR_PW)
-            with page.expect_navigation():
-                page.keyboard.press("Enter")
-            for url in ("/console/waiting", "/console/glance", "/console/supervisor/accounts",
-                        "/console/supervisor/audit"):
-                page.goto(base + url)
-                assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), url
-            assert problems == []
-            browser.close()
-    finally:
-        server.shutdown()
+# The pages in a real browser (reflow at 640 px, keyboard, CSP): tests/test_console_browser.py.

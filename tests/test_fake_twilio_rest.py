@@ -10,7 +10,8 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from ivr.simulator.rest_api import FakeTwilioApi, RedirectingHttpClient, fake_client
+from ivr.simulator.rest_api import FakeTwilioApi, fake_client
+from ivr.telephony.rest_client import BaseUrlHttpClient
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "secret-token"
@@ -29,7 +30,7 @@ def client(api: FakeTwilioApi):
 
 
 def test_redirect_keeps_path_and_query() -> None:
-    http = RedirectingHttpClient("http://127.0.0.1:9999/", timeout=1.0)
+    http = BaseUrlHttpClient("http://127.0.0.1:9999/", timeout=1.0)
     assert http.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls.json?PageSize=5") == (
         "http://127.0.0.1:9999/2010-04-01/Accounts/AC1/Calls.json?PageSize=5")
     assert http.rewrite("https://api.dublin.ie1.twilio.com/x") == "http://127.0.0.1:9999/x"

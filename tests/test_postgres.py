@@ -84,11 +84,7 @@ def test_migrations_upgrade_an_old_postgres_database(postgres) -> None:
 
 def test_operators_racing_for_a_booking_on_postgres(make_hotline, postgres) -> None:
     hotline = make_hotline(DATABASE_URL=postgres.create_database())
-    hotline.remember_language("+8613800000002")
-    call = hotline.call()
-    for key in "2111":
-        call.press(key)
-    (booking,) = hotline.bookings()
+    booking = hotline.book()
     now = hotline.clock.now()
 
     def try_claim(name: str) -> str:
@@ -108,11 +104,7 @@ def test_operators_racing_for_a_booking_on_postgres(make_hotline, postgres) -> N
 def test_two_workers_send_each_message_once_on_postgres(make_hotline, postgres) -> None:
     hotline = make_hotline(DATABASE_URL=postgres.create_database())
     for n in range(4):
-        caller = f"+861380000001{n}"
-        hotline.remember_language(caller)
-        call = hotline.call(caller)
-        for key in "2111":
-            call.press(key)
+        hotline.book(f"+861380000001{n}")
     with FakeTwilioApi(ACCOUNT_SID, TOKEN) as api:
         client = fake_client(api, timeout=2)
         with ThreadPoolExecutor(max_workers=2) as pool:

@@ -30,11 +30,7 @@ def run_worker(hotline, api: FakeTwilioApi, **env: str) -> subprocess.CompletedP
 
 
 def test_the_worker_sends_confirmations_and_reminders_and_frees_forgotten_claims(hotline) -> None:
-    hotline.remember_language("+8613800000002")
-    call = hotline.call()
-    for key in "2111":
-        call.press(key)
-    (booking,) = hotline.bookings()
+    booking = hotline.book()
     with hotline.rt.sessions() as db, db.begin():
         claim(db, booking.id, "zhang", hotline.clock.now(), 20)
         row = db.get(Booking, booking.id)

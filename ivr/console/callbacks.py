@@ -176,9 +176,8 @@ def start_call(db: Session, booking_id: int, operator: Operator, settings: Setti
     db.flush()
     base = settings.public_base_url
     first_leg = operator.phone if mode == "operator_first" else booking.callback_number
-    page = "bridge" if mode == "operator_first" else "answer"
     item = queue_call(db, attempt, first_leg, settings.callback_from_number,
-                      f"{base}/twilio/callback/{page}?attempt={attempt.id}",
+                      f"{base}/twilio/callback/answered?attempt={attempt.id}",
                       f"{base}/twilio/callback/status?attempt={attempt.id}", settings.callback_ring_seconds, now)
     audit(db, operator.username, "callback_call", now, booking=booking_id, number=mask_phone(booking.callback_number),
           mode=mode)

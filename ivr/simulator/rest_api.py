@@ -65,12 +65,12 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional, Protocol
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr.simulator.basic_auth import basic_auth_matches
+from ivr.telephony.rest_client import rest_client
 
 __all__ = [
     "FakeCall",
@@ -78,7 +78,6 @@ __all__ = [
     "FakeQueue",
     "FakeTwilioApi",
     "RecordedRequest",
-    "RedirectingHttpClient",
     "TelephonyBackend",
     "fake_client",
 ]
@@ -835,26 +834,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 # -- pointing the real client at the fake ----------------------------------------------------
 
-class RedirectingHttpClient(TwilioHttpClient):
-    """``TwilioHttpClient`` that sends every ``https://*.twilio.com`` request to ``base_url``
-    (path and query kept), so URL building, auth and parsing stay the client's own."""
-
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(timeout=timeout)
-        self.base_url = base_url.rstrip("/")
-
-    def rewrite(self, url: str) -> str:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if host == "twilio.com" or host.endswith(".twilio.com"):
-            base = urlsplit(self.base_url)
-            return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
-        return url
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # type: ignore[override]
-        return super().request(method, self.rewrite(url), *args, **kwargs)
-
-
 def fake_client(server: FakeTwilioApi, timeout: float = DEFAULT_TIMEOUT,
                 auth_token: Optional[str] = None) -> Client:
     """A real ``twilio.rest.Client`` whose requests go to ``server`` (``timeout`` seconds each).
@@ -863,10 +842,5 @@ def fake_client(server: FakeTwilioApi, timeout: float = DEFAULT_TIMEOUT,
     settings are pinned off so ``TWILIO_EDGE``/``TWILIO_REGION`` in the environment
     cannot change the host.
     """
-    return Client(
-        server.account_sid,
-        server.auth_token if auth_token is None else auth_token,
-        http_client=RedirectingHttpClient(server.base_url, timeout=timeout),
-        # A non-empty mapping: Client falls back to os.environ when given {}.
-        environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
-    )
+    return rest_client(server.account_sid, server.auth_token if auth_token is None else auth_token,
+                       timeout, api_base=server.base_url)

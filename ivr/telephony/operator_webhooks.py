@@ -77,35 +77,27 @@ def add_operator_routes(bp: Blueprint, guarded: Callable, renderer: Callable) ->
             return rt.calls.restart(call_sid, _param_from(), renderer(rt), step)
         return guarded(connected)
 
-    @bp.post("/callback/bridge")
-    def callback_bridge() -> Response:
-        """Operator-first: the operator answered; say whom we call, then dial the caller."""
-        def bridge(rt: Runtime, call_sid: str) -> str:
-            response = VoiceResponse()
-            attempt, booking = _attempt(rt, call_sid)
-            if booking is None:
-                response.hangup()
-                return str(response.to_xml())
-            _speech(rt, response, "callback_whisper", last4=booking.callback_number[-4:])
-            _dial(rt, response, booking.callback_number, f"/twilio/callback/dialed?attempt={attempt.id}")
-            return str(response.to_xml())
-        return guarded(bridge)
-
-    @bp.post("/callback/answer")
-    def callback_answer() -> Response:
-        """Caller-first: the caller answered; greet them, then dial the operator."""
-        def answer(rt: Runtime, call_sid: str) -> str:
+    @bp.post("/callback/answered")
+    def callback_answered() -> Response:
+        """The first leg answered. Operator first: say whom we call, then dial the caller.
+        Caller first: greet the caller, then dial the operator."""
+        def answered(rt: Runtime, call_sid: str) -> str:
             response = VoiceResponse()
             attempt, booking = _attempt(rt, call_sid)
             with rt.sessions() as db:
                 phone = _operator_phone(db, attempt.operator if attempt else None)
-            if booking is None or not phone:
+            if attempt is None or booking is None or not phone:
                 response.hangup()
                 return str(response.to_xml())
-            _speech(rt, response, "callback_greeting")
-            _dial(rt, response, phone, f"/twilio/callback/dialed?attempt={attempt.id}")
+            if attempt.mode == "operator_first":
+                _speech(rt, response, "callback_whisper", last4=booking.callback_number[-4:])
+                other = booking.callback_number
+            else:
+                _speech(rt, response, "callback_greeting")
+                other = phone
+            _dial(rt, response, other, f"/twilio/callback/dialed?attempt={attempt.id}")
             return str(response.to_xml())
-        return guarded(answer)
+        return guarded(answered)
 
     @bp.post("/callback/dialed")
     def callback_dialed() -> Response:
