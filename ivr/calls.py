@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
-from ivr.db.handoffs import end_waiting_handoffs
+from ivr.db.handoffs import close_handoffs_at_call_end
 from ivr.db.models import CallSession
 from ivr.db.repository import SqlRepository
 from ivr.engine import events as ev
@@ -156,7 +156,7 @@ class CallService:
             now = self.clock()
             state = CallState.from_json(row.state)
             self._handle(db, state, ev.CallEnded(status, duration), now)
-            end_waiting_handoffs(db, call_sid, "hung_up", now)
+            close_handoffs_at_call_end(db, call_sid, now)
             self._store(row, state)
             row.status, row.ended_at = status, to_db(now)
             row.duration_seconds, row.updated_at = duration, to_db(now)

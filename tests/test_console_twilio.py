@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
 from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN
 from ivr.console.waiting import TakeError
-from ivr.db.models import AuditEntry, Operator, OutboxItem
+from ivr.db.models import AuditEntry, Handoff, Operator, OutboxItem
 from ivr.outbox import drain
 from ivr.simulator.rest_api import FakeTwilioApi
 
@@ -132,3 +132,13 @@ def test_a_call_twilio_refuses_is_retried_by_the_worker_then_placed(cloud: Cloud
     with cloud.rt.sessions() as db:
         item = db.execute(select(OutboxItem).where(OutboxItem.kind == "call")).scalar_one()
     assert item.status == "sent" and item.attempts == 2
+
+
+def test_a_caller_who_hangs_up_while_talking_to_the_operator_closes_the_handoff(cloud: Cloud) -> None:
+    caller = cloud.waiting_caller()
+    with cloud.rt.sessions() as db, db.begin():  # taken, and Twilio is connecting the two
+        handoff = db.execute(select(Handoff)).scalar_one()
+        handoff.status, handoff.taken_by = "taken", "zhang"
+    with cloud.sim.lock:
+        caller.hangup()
+    assert cloud.handoff().status == "done"
