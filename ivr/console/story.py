@@ -25,6 +25,28 @@ REASONS = {
 }
 
 
+# What an operator wants to know from the engine's action results; the rest is plumbing.
+RESULTS = {
+    ("identify_caller", "returning"): "打过热线", ("check_senior", "senior"): "65 岁以上",
+    ("status_identify", "registered"): "本号码有登记的办件", ("status_identify", "unregistered"): "本号码没有登记办件",
+    ("status_identify", "verified"): "本次通话已核验", ("check_case_no", "found"): "办件编号正确",
+    ("check_case_no", "wrong"): "办件编号不对", ("verify_id", "ok"): "核验通过", ("verify_id", "wrong"): "核验不对",
+    ("verify_id", "locked"): "核验次数用完", ("status_page", "none"): "没有办件", ("status_page", "more"): "听了办件进度",
+    ("status_page", "last"): "听了办件进度", ("check_callback_number", "invalid"): "号码无效",
+    ("offer_callback_slots", "none"): "没有空的回电时段", ("book_slot", "full"): "时段刚被约满",
+    ("load_booking", "found"): "已有预约", ("request_person", "closed"): "非工作时间",
+}
+
+
+INTENTS = {
+    "status_query": "查进度", "book_callback": "要回电", "manage_callback": "改预约", "operator": "要人工",
+    "repeat": "再听一遍", "help": "求助", "yes": "是", "no": "不是", "goodbye": "再见", "slower": "说慢一点",
+    "language_cmn": "普通话", "language_wuu": "上海话", "digits": "说了数字", "slot": "选时段",
+    "pension": "养老金", "medical_insurance": "医保", "housing_fund": "公积金",
+    "social_security_card": "社保卡", "application": "申请",
+}
+
+
 def reason_words(reason: str) -> str:
     base, _, extra = reason.partition("+")
     words = REASONS.get(base, base)
@@ -36,18 +58,17 @@ def _entry_words(entry: dict) -> str | None:
     if event == "keys":
         return f"按键 {entry.get('keys', '')}"
     if event == "speech":
-        heard = "（内容已隐藏）" if entry.get("masked") else (entry.get("intent") or "未听懂")
+        intent = str(entry.get("intent") or "")
+        heard = "（内容已隐藏）" if entry.get("masked") else INTENTS.get(intent, intent or "没听懂")
         return f"说话：{heard}"
     if event == "silence":
         return "没有应答"
     if event == "nomatch":
         return "按键无效"
     if event == "result":
-        return f"{entry.get('action')} → {entry.get('result')}"
-    if event == "booked":
-        return "预约成功"
+        return RESULTS.get((str(entry.get("action")), str(entry.get("result"))))
     if event == "handoff":
-        return f"转人工：{reason_words(str(entry.get('reason', '')))}"
+        return reason_words(str(entry.get("reason", "")))
     if event in ("cancelled", "not_confirmed"):
         return {"cancelled": "取消了预约", "not_confirmed": "没有确认"}[event]
     return None
