@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -173,7 +174,8 @@ def server_cpu(server: Server) -> dict[int, float]:
     return {pid: Server.cpu_seconds(pid) for pid in server.pids()}
 
 
-def run_phase(name: str, args, server: Server, sessions: list, stop: threading.Event, twin_cache: dict) -> dict:
+def run_phase(name: str, phase_no: int, args, server: Server, sessions: list, stop: threading.Event,
+              twin_cache: dict) -> dict:
     """Paced callers for --duration seconds; with sessions, each also polls every --poll-seconds."""
     recorder, polls = Recorder(), PollRecorder()
     results: list[CallResult] = []
@@ -184,7 +186,9 @@ def run_phase(name: str, args, server: Server, sessions: list, stop: threading.E
     run_deadline = [float("inf")]
 
     def caller_thread(index: int) -> None:
-        rng = random.Random(args.seed * 100003 + index)     # same pacing in every phase
+        # A new seed in each phase: the simulator's CallSids come from it, and a CallSid the
+        # server has seen before would continue that (finished) call instead of starting one.
+        rng = random.Random((args.seed * 1009 + phase_no) * 100003 + index)
         transport = TimedHttpTransport(recorder)
         try:
             barrier.wait(timeout=60)
@@ -225,6 +229,7 @@ def run_phase(name: str, args, server: Server, sessions: list, stop: threading.E
                 for i, s in enumerate(sessions)]
     calib_before = calibrate()
     cpu_before, busy_before = server_cpu(server), system_busy_seconds()
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
     for t in threads:
         t.start()
     barrier.wait(timeout=60)
@@ -246,6 +251,7 @@ def run_phase(name: str, args, server: Server, sessions: list, stop: threading.E
             t.join(timeout=max(0.0, end - time.monotonic()))
     wall = time.perf_counter() - started
     cpu_after, busy_after = server_cpu(server), system_busy_seconds()
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
     calib_after = calibrate()
 
     samples = list(recorder.samples)
@@ -255,6 +261,7 @@ def run_phase(name: str, args, server: Server, sessions: list, stop: threading.E
         by_path[s[2]].append(s[1])
     calls_with_problem = sum(1 for r in results if r.problem or r.sim_errors)
     server_cpu_s = sum(cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0) for pid in cpu_after)
+    client_cpu_s = (self_after.ru_utime - self_before.ru_utime) + (self_after.ru_stime - self_before.ru_stime)
     poll_ok = [p for p in poll_samples if p[5] is None]
     return {
         "phase": name, "operators_polling": len(sessions), "wall_s": round(wall, 2),
@@ -275,9 +282,12 @@ def run_phase(name: str, args, server: Server, sessions: list, stop: threading.E
         "waiting_seen": dict(Counter(str(p[3]) for p in poll_samples)),
         "poll_html_bytes": round(sum(p[4] for p in poll_ok) / len(poll_ok)) if poll_ok else 0,
         "server_cpu_s": round(server_cpu_s, 2),
-        "other_cpu_s": round(max(0.0, busy_after - busy_before - server_cpu_s) , 2),  # includes this client
+        "client_cpu_s": round(client_cpu_s, 2),
+        # everything else on the machine during the phase (other people's tests, builds…)
+        "other_cpu_s": round(max(0.0, busy_after - busy_before - server_cpu_s - client_cpu_s), 2),
         "capacity_cpu_s": round(wall * (os.cpu_count() or 1), 2),
         "calibration_ms": [calib_before, calib_after],
+        "_turn_s": [s[1] for s in samples], "_poll_s": [p[1] for p in poll_samples],   # for pooled rows
     }
 
 
@@ -299,6 +309,28 @@ def markdown_table(result: dict) -> str:
             f"| {r['poll_errors'] if r['polls'] else '–'} | {seen} | {r['server_cpu_s']} "
             f"| {r['calibration_ms'][0]}/{r['calibration_ms'][1]} |")
     return "\n".join(lines)
+
+
+def pooled(phases: list[dict], name: str) -> dict:
+    """One row for all phases of a kind (A or B) when the pair is repeated: the samples together."""
+    rows = [r for r in phases if r["phase"].startswith(name)]
+    turns = [v for r in rows for v in r["_turn_s"]]
+    polls = [v for r in rows for v in r["_poll_s"]]
+    seen: Counter = Counter()
+    for r in rows:
+        seen.update(r["waiting_seen"])
+    total = lambda key: sum(r[key] for r in rows)  # noqa: E731
+    wall = total("wall_s")
+    return {
+        "phase": f"{name} (all {len(rows)})", "operators_polling": rows[0]["operators_polling"],
+        "wall_s": round(wall, 2), "calls_done": total("calls_done"), "turns": len(turns),
+        "turns_per_s": round(len(turns) / wall, 1) if wall else 0.0, **latency_summary(turns),
+        "failed_turns": total("failed_turns"), "failed_calls": total("failed_calls"),
+        "polls": len(polls), "poll": latency_summary(polls) if polls else {}, "poll_errors": total("poll_errors"),
+        "waiting_seen": dict(seen), "server_cpu_s": round(total("server_cpu_s"), 2),
+        "other_cpu_s": round(total("other_cpu_s"), 2),
+        "calibration_ms": [min(min(r["calibration_ms"]) for r in rows), max(max(r["calibration_ms"]) for r in rows)],
+    }
 
 
 def handoff_summary(db_path: Path) -> dict:
@@ -442,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"phase {label}: {args.calls} paced callers for {args.duration:g} s"
                       + (f", {len(polling)} operators polling every {args.poll_seconds:g} s" if polling else
                          ", no polling"), file=sys.stderr, flush=True)
-                phases.append(run_phase(label, args, server, polling, stop, twin_cache))
+                phases.append(run_phase(label, len(phases) + 1, args, server, polling, stop, twin_cache))
 
         # The waiting callers hang up: the list must then be empty.
         for call in queued:
@@ -477,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {var_dir} (hotline.sqlite, server.log)", file=sys.stderr)
 
     log_lines, log_shapes = server_log_errors(log_text)
+    if args.pairs > 1 and len(phases) == 2 * args.pairs:
+        phases += [pooled(phases, "A"), pooled(phases, "B")]
+    for r in phases:
+        r.pop("_turn_s", None)
+        r.pop("_poll_s", None)
     result = {
         "bench": "console_load", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host_cpus": os.cpu_count(), "python": platform.python_version(),
@@ -490,9 +527,14 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(result))
     print()
     for r in phases:
+        if "outcomes" not in r:
+            continue          # a pooled row
         print(f"phase {r['phase']}: outcomes {r['outcomes']}; wall {r['wall_s']} s; server CPU {r['server_cpu_s']} s, "
-              f"this client + other processes {r['other_cpu_s']} s (of {r['capacity_cpu_s']})"
+              f"client {r['client_cpu_s']} s, other processes {r['other_cpu_s']} s (of {r['capacity_cpu_s']})"
               + (f"; {r['polls_per_s']} polls/s, {r['poll_html_bytes']} bytes of HTML per poll" if r["polls"] else ""))
+        if r["other_cpu_s"] > max(1.0, 0.1 * r["capacity_cpu_s"]):
+            print(f"  WARNING: other processes used {r['other_cpu_s']} CPU s during phase {r['phase']} "
+                  f"({100 * r['other_cpu_s'] / r['capacity_cpu_s']:.0f}% of the machine): latencies are not clean")
         for title, kinds in (("turn errors", r["turn_errors"]), ("call problems", r["call_problems"]),
                              ("simulator errors", r["sim_errors"]), ("poll errors", r["poll_error_kinds"])):
             for text, count in Counter(kinds).most_common(10):
@@ -505,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, ensure_ascii=False))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-    errors = sum(r["failed_turns"] + r["failed_calls"] + r["poll_errors"] for r in phases)
+    errors = sum(r["failed_turns"] + r["failed_calls"] + r["poll_errors"] for r in phases if "outcomes" in r)
     return 1 if errors or after.get("error") or not server_alive else 0
 
 

@@ -33,12 +33,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
+import cloud_harness
 from hotline_harness import Hotline
 from ivr.console.accounts import create_operator
 
@@ -59,7 +61,7 @@ class Account:
 
 
 SUPERVISOR = Account("chen", "supervisor password 1", "supervisor", "+8613800001111")
-OPERATOR = Account("zhang", "operator password 1", "operator", "+8613900002222")  # as in cloud_harness
+OPERATOR = Account(cloud_harness.OPERATOR, cloud_harness.OPERATOR_PW, "operator", cloud_harness.OPERATOR_PHONE)
 OTHER_OPERATOR = Account("li.na", "operator password 2", "operator", "+8613900003333")
 
 
@@ -150,8 +152,8 @@ class WebConsole:
         page = context.new_page()
         self.problems.watch(page)
         if user is not None:
-            login(page, user)
-        if path is not None:
+            login(page, user, landing=path or "/console/waiting")
+        elif path is not None:
             page.goto(path)
         return page
 
@@ -184,7 +186,8 @@ def web(chromium: Browser, make_hotline) -> Iterator[WebConsole]:  # noqa: ARG00
 # --- helpers ---------------------------------------------------------------------------------
 
 def login(page: Page, user: Account, *, landing: str = "/console/waiting") -> None:
-    page.goto("/console/login")
+    """Logs in through the form and lands on `landing` (the login page's ?next=)."""
+    page.goto("/console/login" + (f"?next={quote(landing)}" if landing != "/console/waiting" else ""))
     page.get_by_label("用户名").fill(user.username)
     page.get_by_label("密码").fill(user.password)
     page.get_by_role("button", name="登录").click()

@@ -25,6 +25,7 @@ from ivr.simulator.rest_api import FakeTwilioApi
 from ivr.timeutil import from_db
 
 OTHER_CALLER = "+8613800000003"
+POLL = re.compile(r"/console/api/waiting$")  # waiting.js asks for the live list every 3 s
 
 
 @pytest.fixture()
@@ -100,7 +101,7 @@ def test_a_wrong_password_is_refused_and_five_lock_the_account(web: WebConsole, 
 def test_an_escalated_caller_appears_in_waiting_now_without_a_reload(web: WebConsole, hotline: Hotline) -> None:
     add_accounts(hotline, OPERATOR)
     page = web.page(hotline.app, OPERATOR)
-    with page.expect_response(re.compile(r"/console/api/waiting$")):  # the list's first poll is done
+    with page.expect_response(POLL):  # the list's first poll is done
         page.goto("/console/waiting")
     expect(page.locator("#waiting-live")).to_contain_text("现在没有来电在等候")
     page.evaluate("window.openedBeforeTheCall = true")  # gone if the page were reloaded
@@ -127,10 +128,6 @@ def test_an_escalated_caller_appears_in_waiting_now_without_a_reload(web: WebCon
     text = page.evaluate("document.body.textContent")
     assert "1234" not in text and "13800000002" not in text
     screenshot(page, "waiting-now")
-
-
-
-POLL = re.compile(r"/console/api/waiting$")
 
 
 @pytest.mark.xfail(strict=True, reason="app bug: the live fragment carries a CSRF token that changes every "
@@ -256,8 +253,8 @@ def test_two_operators_claim_one_booking_and_only_one_gets_it(web: WebConsole, h
     for page in (first, second):
         expect(page.get_by_role("button", name="认领 尾号0002")).to_be_visible()
     first.get_by_role("button", name="认领 尾号0002").click()
-    second.get_by_role("button", name="认领 尾号0002").click()  # on a page that still offers it
     expect_flash(first, "已认领。", "info")
+    second.get_by_role("button", name="认领 尾号0002").click()  # on a page that still offers it
     expect_flash(second, f"这条预约已由 {OPERATOR.username} 认领", "error")
     expect(second.locator(f"#booking-{booking.id} .claim")).to_have_text(OPERATOR.username)
     expect(second.get_by_role("button", name=re.compile("立即回电"))).to_have_count(0)
@@ -321,11 +318,11 @@ def test_history_finds_calls_by_the_last_four_digits_and_glance_draws_charts(
     screenshot(page, "history")
 
     nav(page, "概览")
-    charts = page.locator("svg[role=img]")
-    expect(charts).to_have_count(5)
+    for chart in ("calls", "containment", "handoffs", "bookings"):  # drawn as SVG on the server
+        svg = page.locator(f"section.chart[aria-labelledby='{chart}-heading'] svg[role=img]")
+        expect(svg).to_be_visible()
+        assert svg.bounding_box()["height"] > 30, chart
     expect(page.locator("#calls-desc")).to_have_text("来电：3；已结束：3；自助完成（无需人工）：2")
-    expect(page.locator("#handoffs-heading")).to_be_visible()
-    assert charts.first.bounding_box()["height"] > 50
     screenshot(page, "glance")
 
 
@@ -361,9 +358,10 @@ def test_every_page_reflows_at_640_px_and_works_by_keyboard(web: WebConsole, hot
     expect(page).to_have_url(re.compile(r"/console/waiting$"))
     for url in CONSOLE_PAGES:
         page.goto(url)
-        assert no_sideways_scrolling(page), url
         page.keyboard.press("Tab")
         assert focused(page)["cls"] == "skip-link", url
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # stories too
+        assert no_sideways_scrolling(page), url
     page.keyboard.press("Enter")  # the skip link takes the keyboard to the main content
     assert focused(page)["id"] == "main"
 
