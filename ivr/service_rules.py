@@ -99,6 +99,26 @@ def save_rule(db: Session, key: str, value: object, actor: str, now: datetime) -
     audit(db, actor, "rule_changed", now, rule=key, old=old, new=value)
 
 
+def save_rules(db: Session, values: dict[str, object], base: Policy, actor: str, now: datetime) -> list[str]:
+    """Store the rules that differ from the ones in force; the rest stay on their Settings
+    defaults (so a later change of the environment still reaches them). Returns what changed."""
+    shown = current_rules(db, base)
+    changed = []
+    for key, value in values.items():
+        in_force = getattr(shown, key)
+        if isinstance(in_force, tuple):
+            in_force = [d.isoformat() for d in in_force]
+        elif key.endswith("_hours"):
+            try:
+                value = str(OpeningHours.parse(str(value)))
+            except ValueError as exc:
+                raise RuleError(str(exc)) from None
+        if str(value) != str(in_force):
+            save_rule(db, key, value, actor, now)
+            changed.append(key)
+    return changed
+
+
 class PolicySource:
     """The Policy in force: Settings' rules with the supervisors' changes applied."""
 

@@ -130,8 +130,6 @@ def test_an_escalated_caller_appears_in_waiting_now_without_a_reload(web: WebCon
     screenshot(page, "waiting-now")
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: the live fragment carries a CSRF token that changes every "
-                   "second, so waiting.js swaps the list on every poll and keyboard focus on a story is lost")
 def test_keyboard_focus_stays_on_a_story_while_the_list_refreshes(web: WebConsole, hotline: Hotline) -> None:
     add_accounts(hotline, OPERATOR)
     hotline.remember_language(CALLER)
@@ -149,8 +147,6 @@ def test_keyboard_focus_stays_on_a_story_while_the_list_refreshes(web: WebConsol
     assert focused(page)["tag"] == "summary"
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: waiting.js adopts the first poll's version without comparing "
-                   "it to the page, so a change between rendering and the first poll is never shown")
 def test_a_caller_who_hangs_up_before_the_first_poll_leaves_the_list(web: WebConsole, hotline: Hotline) -> None:
     add_accounts(hotline, OPERATOR)
     hotline.remember_language(CALLER)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from ivr.console.accounts import create_operator
 from ivr.console.callbacks import CallbackError, claim, followups, record_outcome, release_stale_claims, worklist
 from ivr.console.waiting import waiting_now
-from ivr.db.models import AuditEntry, Booking
-from ivr.service_rules import RuleError, current_rules, save_rule
+from ivr.db.models import AuditEntry, Booking, ServiceRule
+from ivr.service_rules import RuleError, current_rules, save_rule, save_rules
 from ivr.timeutil import to_db
 
 
@@ -155,3 +155,16 @@ def test_bad_rules_are_refused_with_a_reason(hotline, key, value, message) -> No
     with hotline.rt.sessions() as db, db.begin():
         with pytest.raises(RuleError, match=message):
             save_rule(db, key, value, "boss", hotline.clock.now())
+
+
+def test_saving_the_rules_form_stores_only_what_changed(hotline) -> None:
+    now = hotline.clock.now()
+    base = hotline.rt.policy
+    form = {"operator_hours": "09:00-12:00, 13:00-17:00", "service_hours": str(base.service_hours),
+            "slot_capacity": str(base.slot_capacity), "days_off": [], "extra_working_days": []}
+    with hotline.rt.sessions() as db, db.begin():
+        assert save_rules(db, form, base, "boss", now) == []  # the same hours, written differently
+        assert save_rules(db, dict(form, slot_capacity="2", days_off=["2026-12-01"]), base, "boss", now) == \
+            ["slot_capacity", "days_off"]
+        assert [row.key for row in db.execute(select(ServiceRule).order_by(ServiceRule.key)).scalars()] == \
+            ["days_off", "slot_capacity"]

@@ -5,9 +5,7 @@ CSRF protection stays on as in production, so every POST here carries the token 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from flask.testing import FlaskClient
@@ -16,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from hotline_harness import Hotline
 from ivr.console.accounts import LOCK_MINUTES, MAX_FAILED_LOGINS, audit, create_operator
-from ivr.console.stats import DayFigures
+from ivr.console.callbacks import claim, record_outcome
 from ivr.db.models import AuditEntry, Operator
 
 SUPERVISOR, SUPERVISOR_PW = "chen", "supervisor password 1"
@@ -364,9 +362,9 @@ def test_glance_draws_the_day_as_svg_bar_charts(console: Hotline) -> None:
     assert chart(html, "calls") == [("来电", "400.0", "4"), ("已结束", "400.0", "4"),
                                     ("自助完成（无需人工）", "300.0", "3")]
     assert chart(html, "containment") == [("已结束的 4 通中", "300.0", "75%")]
-    assert chart(html, "handoffs") == [("pressed_0", "400.0", "1")]
+    assert chart(html, "handoffs") == [("按 0 要人工", "400.0", "1")]
     assert chart(html, "bookings") == [("新预约", "400.0", "1"), ("已取消", "0.0", "0")]
-    assert chart(html, "dropoff") == [("confirm_own_number", "400.0", "1")]
+    assert chart(html, "dropoff") == [("确认回电号码（confirm_own_number）", "400.0", "1")]
     assert "来电：4；已结束：4；自助完成（无需人工）：3" in html  # the chart in words
 
 
@@ -380,17 +378,16 @@ def test_glance_for_another_day_and_a_bad_day(console: Hotline) -> None:
     assert "日期格式应为 YYYY-MM-DD" in bad and "2026-11-26" in bad
 
 
-def test_glance_shows_callback_figures_only_when_supplied(console: Hotline, monkeypatch) -> None:
-    client = logged_in(console)
-    monkeypatch.setattr("ivr.console.web.glance.day_figures",
-                        lambda _db, day: DayFigures(day=day, callbacks_kept=6, callbacks_missed=2))
-    html = text(client.get("/console/glance"))
-    assert chart(html, "callbacks") == [("按时回电", "400.0", "6"), ("未接通/错过", "133.3", "2")]
-    without = SimpleNamespace(calls=0, finished=0, contained=0, containment=0.0, handoffs_by_reason=Counter(),
-                              drop_off_steps=Counter(), bookings_made=0, bookings_cancelled=0)
-    monkeypatch.setattr("ivr.console.web.glance.day_figures", lambda _db, _day: without)
-    html = text(client.get("/console/glance"))
-    assert html.count("<svg") == 3 and 'id="callbacks-heading"' not in html
+def test_glance_counts_callbacks_kept_and_sent_to_follow_up(console: Hotline) -> None:
+    now = console.clock.now()
+    for caller, outcome in (("+8613800000002", "reached"), ("+8613800000003", "wrong_number"),
+                            ("+8613800000004", "resolved")):
+        booking = console.book(caller)
+        with console.rt.sessions() as db, db.begin():
+            claim(db, booking.id, OPERATOR, now, 20)
+            record_outcome(db, booking.id, OPERATOR, outcome, "", now, console.settings)
+    html = text(logged_in(console).get("/console/glance"))
+    assert chart(html, "callbacks") == [("打通了", "400.0", "2"), ("转人工跟进", "200.0", "1")]
 
 
 # The pages in a real browser (reflow at 640 px, keyboard, CSP): tests/test_console_browser.py.

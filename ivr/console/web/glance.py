@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from flask import Blueprint, flash, render_template, request
 
 from ivr.console.stats import DayFigures, day_figures
+from ivr.console.story import STEP_NAMES, reason_words
 from ivr.console.web.charts import BarChart, bar_chart
 from ivr.console.web.db import console_now, db_session
 
@@ -22,15 +23,15 @@ def charts(figures: DayFigures) -> list[BarChart]:
         bar_chart("containment", "自助完成率 Containment",
                   [(f"已结束的 {figures.finished} 通中", figures.containment * 100)],
                   scale_max=100, shown=_percent),
-        bar_chart("handoffs", "转人工原因 Handoffs by reason", figures.handoffs_by_reason.most_common()),
+        bar_chart("handoffs", "转人工原因 Handoffs by reason",
+                  [(reason_words(reason), n) for reason, n in figures.handoffs_by_reason.most_common()]),
         bar_chart("bookings", "回电预约 Bookings", [("新预约", figures.bookings_made),
                                                 ("已取消", figures.bookings_cancelled)]),
-        bar_chart("dropoff", "挂断时所在步骤 Drop-off steps", figures.drop_off_steps.most_common()),
+        bar_chart("dropoff", "挂断时所在步骤 Drop-off steps",
+                  [(f"{STEP_NAMES.get(step, step)}（{step}）", n) for step, n in figures.drop_off_steps.most_common()]),
     ]
-    # Callback outcomes come from the callbacks service; the chart appears once figures carry them.
-    kept, missed = getattr(figures, "callbacks_kept", None), getattr(figures, "callbacks_missed", None)
-    if kept is not None or missed is not None:
-        made.append(bar_chart("callbacks", "回电结果 Callbacks", [("按时回电", kept or 0), ("未接通/错过", missed or 0)]))
+    made.append(bar_chart("callbacks", "回电结果 Callbacks", [("打通了", figures.callbacks_kept),
+                                                          ("转人工跟进", figures.callbacks_missed)]))
     return made
 
 

@@ -1,6 +1,7 @@
 """Waiting now: callers in the queue, updated without reloading, and taking one of them."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -18,7 +19,12 @@ POLL_SECONDS = 3
 
 def _lists() -> dict[str, object]:
     with db_session(read_only=True) as db:
-        return {"calls": waiting_now(db, console_now()), "mine": taken_by(db, current_operator().username)}
+        calls, mine = waiting_now(db, console_now()), taken_by(db, current_operator().username)
+    # Who is listed and what their cards say, not the waiting times (the browser counts those up)
+    # nor the HTML (its CSRF tokens change every second): the browser swaps the list on change only.
+    content = [dataclasses.replace(c, waited_seconds=0) for c in calls] + list(mine)
+    version = hashlib.sha256(repr(content).encode()).hexdigest()[:16]
+    return {"calls": calls, "mine": mine, "version": version}
 
 
 def waiting() -> str:
@@ -26,10 +32,10 @@ def waiting() -> str:
 
 
 def api_waiting() -> Response:
-    """The live part of the page as HTML, with a version so the browser only swaps it on change."""
+    """The live part of the page as HTML, with its version."""
     lists = _lists()
     html = render_template("console/_waiting_live.html", **lists)
-    return jsonify(count=len(lists["calls"]), version=hashlib.sha256(html.encode()).hexdigest()[:16], html=html)
+    return jsonify(count=len(lists["calls"]), version=lists["version"], html=html)
 
 
 def take() -> Response:
