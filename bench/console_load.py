@@ -180,10 +180,10 @@ def run_phase(name: str, phase_no: int, args, server: Server, sessions: list, st
     recorder, polls = Recorder(), PollRecorder()
     results: list[CallResult] = []
     results_lock = threading.Lock()
-    calls_over, polls_over = threading.Event(), threading.Event()
+    polls_over = threading.Event()
     barrier = threading.Barrier(args.calls + len(sessions) + 1)
-    start_at = [0.0]
     run_deadline = [float("inf")]
+    max_polls = int((args.duration + PHASE_GRACE_S) / args.poll_seconds) + 2
 
     def caller_thread(index: int) -> None:
         # A new seed in each phase: the simulator's CallSids come from it, and a CallSid the
@@ -212,7 +212,8 @@ def run_phase(name: str, phase_no: int, args, server: Server, sessions: list, st
             barrier.wait(timeout=60)
         except threading.BrokenBarrierError:
             return
-        due = time.monotonic() + args.poll_seconds * index / max(1, len(sessions))   # browsers are not in step
+        # Browsers are not in step: the sessions' first polls are spread over one period.
+        due = time.monotonic() + args.poll_seconds * index / max(1, len(sessions))
         for _ in range(max_polls):
             if polls_over.wait(max(0.0, due - time.monotonic())) or stop.is_set():
                 return
@@ -222,7 +223,6 @@ def run_phase(name: str, phase_no: int, args, server: Server, sessions: list, st
             if due < time.monotonic():          # a poll slower than the period: start again from now
                 due = time.monotonic()
 
-    max_polls = int((args.duration + PHASE_GRACE_S) / args.poll_seconds) + 2
     threads = [threading.Thread(target=caller_thread, args=(i,), name=f"{name}-call-{i}", daemon=True)
                for i in range(args.calls)]
     threads += [threading.Thread(target=poll_thread, args=(i, s), name=f"{name}-poll-{i}", daemon=True)
@@ -241,10 +241,11 @@ def run_phase(name: str, phase_no: int, args, server: Server, sessions: list, st
             while t.is_alive():
                 t.join(timeout=0.5)
                 if time.monotonic() > hard_deadline:
-                    stop.set()
                     raise RuntimeError(f"phase {name} exceeded its hard time bound")
+    except BaseException:             # Ctrl-C, SIGTERM, the hard bound: calls stop at their next key
+        stop.set()
+        raise
     finally:
-        calls_over.set()
         polls_over.set()
         end = time.monotonic() + REQUEST_TIMEOUT_S + 5
         for t in threads:
@@ -356,10 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=int, default=30, help="concurrent paced callers in each phase (default 30)")
     p.add_argument("--duration", type=float, default=40.0,
                    help="seconds each phase keeps starting calls (default 40); calls in progress finish")
-    p.add_argument("--poll-seconds", type=float, default=3.0, help="poll period per operator (default 3, as the page)")
+    p.add_argument("--poll-seconds", type=float, default=3.0,
+                   help="poll period per operator (default 3, as the page)")
     p.add_argument("--think", type=parse_think, default=(0.5, 1.5),
                    help="seconds before each key press, SECONDS or MIN:MAX (default 0.5:1.5: paced)")
-    p.add_argument("--ramp", type=float, default=5.0, help="spread the callers' first calls over this many s (default 5)")
+    p.add_argument("--ramp", type=float, default=5.0,
+                   help="spread the callers' first calls over this many seconds (default 5)")
     p.add_argument("--pairs", type=int, default=1, help="repeat the A, B pair this many times (default 1)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
@@ -529,9 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in phases:
         if "outcomes" not in r:
             continue          # a pooled row
-        print(f"phase {r['phase']}: outcomes {r['outcomes']}; wall {r['wall_s']} s; server CPU {r['server_cpu_s']} s, "
+        print(f"phase {r['phase']}: outcomes {r['outcomes']}; wall {r['wall_s']} s; "
+              f"server CPU {r['server_cpu_s']} s, "
               f"client {r['client_cpu_s']} s, other processes {r['other_cpu_s']} s (of {r['capacity_cpu_s']})"
-              + (f"; {r['polls_per_s']} polls/s, {r['poll_html_bytes']} bytes of HTML per poll" if r["polls"] else ""))
+              + (f"; {r['polls_per_s']} polls/s, {r['poll_html_bytes']} bytes of HTML per poll"
+                 if r["polls"] else ""))
         if r["other_cpu_s"] > max(1.0, 0.1 * r["capacity_cpu_s"]):
             print(f"  WARNING: other processes used {r['other_cpu_s']} CPU s during phase {r['phase']} "
                   f"({100 * r['other_cpu_s'] / r['capacity_cpu_s']:.0f}% of the machine): latencies are not clean")
