@@ -99,6 +99,26 @@ class Hotline:
         assert self.step(call) == "booked", self.step(call)
         return self.bookings(caller)[-1]
 
+    def a_day_of_calls(self) -> None:
+        """Four finished calls: status heard by keys, a person asked for, a caller who gives up
+        at the callback number question, and a booking."""
+        for phone in ("+8613800000002", "+8613900000003"):
+            self.remember_language(phone)
+        served = self.call("+8613800000002")
+        for keys in ("1", "567*#"):
+            served.press(keys)
+        served.hangup()
+        person = self.call("+8613900000003")
+        person.press("0")
+        person.hangup()
+        gave_up = self.call("+8613800000002")
+        gave_up.press("2")
+        gave_up.hangup()
+        booked = self.call("+8613800000002")
+        for key in "2111":
+            booked.press(key)
+        booked.hangup()
+
     def bookings(self, caller: str | None = None) -> list[Booking]:
         with self.rt.sessions() as db:
             query = select(Booking).order_by(Booking.id)

@@ -7,22 +7,7 @@ from ivr.console.stats import day_figures
 
 
 def test_day_figures_from_calls(hotline: Hotline) -> None:
-    for phone in ("+8613800000002", "+8613900000003"):
-        hotline.remember_language(phone)
-    served = hotline.call("+8613800000002")  # status by keys: contained
-    for keys in ("1", "567*#"):
-        served.press(keys)
-    served.hangup()
-    person = hotline.call("+8613900000003")  # asks for a person
-    person.press("0")
-    person.hangup()
-    gave_up = hotline.call("+8613800000002")  # hangs up at the callback number question
-    gave_up.press("2")
-    gave_up.hangup()
-    booked = hotline.call("+8613800000002")
-    for key in "2111":
-        booked.press(key)
-    booked.hangup()
+    hotline.a_day_of_calls()
     with hotline.rt.sessions() as db:
         figures = day_figures(db, hotline.clock.now().astimezone(SHANGHAI).date())
     assert (figures.calls, figures.finished, figures.contained) == (4, 4, 3)

@@ -340,22 +340,7 @@ def chart(html: str, chart_id: str) -> list[tuple[str, str, str]]:
 
 
 def test_glance_draws_the_day_as_svg_bar_charts(console: Hotline) -> None:
-    for phone in ("+8613800000002", "+8613900000003"):
-        console.remember_language(phone)
-    served = console.call("+8613800000002")  # status by keys: contained
-    for keys in ("1", "567*#"):
-        served.press(keys)
-    served.hangup()
-    person = console.call("+8613900000003")  # asks for a person
-    person.press("0")
-    person.hangup()
-    gave_up = console.call("+8613800000002")  # hangs up at the callback number question
-    gave_up.press("2")
-    gave_up.hangup()
-    booked = console.call("+8613800000002")
-    for key in "2111":
-        booked.press(key)
-    booked.hangup()
+    console.a_day_of_calls()
 
     html = text(logged_in(console, OPERATOR, OPERATOR_PW).get("/console/glance"))
     assert 'role="img"' in html

@@ -82,12 +82,16 @@ def enable(operator_id: int) -> Response:
                    "已启用 {username}。")
 
 
+def _refused(operator_id: int, errors: list[str]) -> Response:
+    flash(f"没有保存：{'；'.join(errors) or '表单无效'}", "error")
+    return redirect(url_for("console.accounts") + f"#account-{operator_id}")
+
+
 @supervisor_required
 def reset_password(operator_id: int) -> Response:
     form = PasswordResetForm(prefix=f"pw{operator_id}")
     if not form.validate():
-        flash(f"没有保存：{'；'.join(form.password.errors) or '表单无效'}", "error")
-        return redirect(url_for("console.accounts") + f"#account-{operator_id}")
+        return _refused(operator_id, form.password.errors)
     return _change(operator_id, lambda db, me: account_admin.reset_password(
         db, me, operator_id, form.password.data, console_now()), "已重置 {username} 的密码，也解除了锁定。")
 
@@ -96,8 +100,7 @@ def reset_password(operator_id: int) -> Response:
 def change(operator_id: int) -> Response:
     form = AccountChangeForm(prefix=f"ch{operator_id}")
     if not form.validate():
-        flash(f"没有保存：{'；'.join(form.role.errors + form.phone.errors) or '表单无效'}", "error")
-        return redirect(url_for("console.accounts") + f"#account-{operator_id}")
+        return _refused(operator_id, form.role.errors + form.phone.errors)
     return _change(operator_id, lambda db, me: account_admin.change_account(
         db, me, operator_id, form.role.data, form.phone.data.strip(), console_now()), "已保存 {username} 的改动。")
 
