@@ -7,7 +7,7 @@ manual follow-up list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from ivr.console.waiting import LANGUAGES
 from ivr.db.models import Booking, CallbackAttempt, CallSession, Handoff, Operator, OutboxItem
 from ivr.outbox import queue_call
 from ivr.privacy import mask_phone
-from ivr.timeutil import to_db
+from ivr.timeutil import from_db, to_db
 
 OUTCOMES = {"reached": "已接通", "resolved": "已解决", "no_answer": "无人接听", "wrong_number": "号码错误",
             "needs_followup": "需要人工跟进"}
@@ -63,7 +63,7 @@ class CallbackItem:
 
 
 def _local(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc).astimezone(SHANGHAI) if value else None
+    return from_db(value) if value else None
 
 
 def _story(db: Session, call_sid: str) -> list[str]:

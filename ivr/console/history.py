@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.config import SHANGHAI
 from ivr.console.story import reason_words, story_lines
 from ivr.db.models import Booking, CallSession, Handoff, Matter
 from ivr.privacy import mask_phone
+from ivr.timeutil import from_db
 
 STATUS_WORDS = {"waiting": "等候中", "taken": "已接听", "done": "已接听", "left": "离开排队", "hung_up": "挂断",
                 "after_hours": "非工作时间", "open": "待回电", "followup": "需人工跟进", "cancelled": "已取消"}
@@ -63,12 +63,12 @@ def _past(db: Session, call: CallSession) -> PastCall:
                      if handoff else None)
     booking_words = None
     if booking:
-        slot = booking.slot_start.replace(tzinfo=timezone.utc).astimezone(SHANGHAI)
+        slot = from_db(booking.slot_start)
         booking_words = f"{slot:%m-%d %H:%M} · {STATUS_WORDS.get(booking.status, booking.status)}"
         if booking.outcome:
             booking_words += f" · {booking.outcome}"
     return PastCall(call_sid=call.call_sid, number=mask_phone(call.caller),
-                    started_at=call.started_at.replace(tzinfo=timezone.utc).astimezone(SHANGHAI),
+                    started_at=from_db(call.started_at),
                     duration_seconds=call.duration_seconds, status=call.status, handoff=handoff_words,
                     taken_by=handoff.taken_by if handoff else None, booking=booking_words,
                     story=story_lines(call.state.get("story", [])))

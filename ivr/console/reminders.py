@@ -1,16 +1,15 @@
 """Reminder SMS before a callback slot (optional: SMS_REMINDER_MINUTES), queued by the worker."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.config import SHANGHAI
 from ivr.db.models import Booking
 from ivr.outbox import queue_sms
 from ivr.speakable import written_phone, written_slot
-from ivr.timeutil import to_db
+from ivr.timeutil import from_db, to_db
 
 
 def queue_reminders(db: Session, now: datetime, minutes_before: int, template: str, from_number: str) -> int:
@@ -21,8 +20,6 @@ def queue_reminders(db: Session, now: datetime, minutes_before: int, template: s
                                             Booking.slot_start <= to_db(now + timedelta(minutes=minutes_before)),
                                             Booking.callback_number.startswith("+861"))).scalars().all()
     for booking in rows:
-        start = booking.slot_start.replace(tzinfo=timezone.utc).astimezone(SHANGHAI)
-        end = booking.slot_end.replace(tzinfo=timezone.utc).astimezone(SHANGHAI)
-        body = template.format(slot=written_slot(start, end), from_number=written_phone(from_number))
+        body = template.format(slot=written_slot(from_db(booking.slot_start), from_db(booking.slot_end)), from_number=written_phone(from_number))
         queue_sms(db, booking.callback_number, body, f"reminder:{booking.id}", now)
     return len(rows)
