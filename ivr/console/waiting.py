@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.audit import audit
@@ -40,11 +40,15 @@ class WaitingCaller:
     story: list[str]
 
 
+def _waiting(what: Any) -> Select:
+    """Handoffs of callers still in the queue, longest wait first."""
+    return (select(what).join(CallSession, CallSession.call_sid == Handoff.call_sid)
+            .where(Handoff.status == "waiting", CallSession.status == "in-progress")
+            .order_by(Handoff.created_at, Handoff.id))
+
+
 def waiting_now(db: Session, now: datetime) -> list[WaitingCaller]:
-    """Callers in the queue, longest wait first."""
-    rows = db.execute(select(Handoff).join(CallSession, CallSession.call_sid == Handoff.call_sid)
-                      .where(Handoff.status == "waiting", CallSession.status == "in-progress")
-                      .order_by(Handoff.created_at, Handoff.id)).scalars()
+    rows = db.execute(_waiting(Handoff)).scalars()
     return [_view(h, max(int((to_db(now) - h.created_at).total_seconds()), 0)) for h in rows]
 
 
@@ -56,7 +60,7 @@ def _view(handoff: Handoff, waited_seconds: int) -> WaitingCaller:
 
 
 def _mark_taken(db: Session, handoff_id: int | None, operator: str, now: datetime) -> Handoff:
-    candidates = [handoff_id] if handoff_id else [w.handoff_id for w in waiting_now(db, now)]
+    candidates = [handoff_id] if handoff_id else db.execute(_waiting(Handoff.id)).scalars().all()
     for candidate in candidates:
         taken = db.execute(update(Handoff).where(Handoff.id == candidate, Handoff.status == "waiting")
                            .values(status="taken", taken_by=operator, taken_at=to_db(now))).rowcount
