@@ -69,16 +69,19 @@ class CallService:
                                updated_at=to_db(now)))
             return body
 
-    def turn(self, call_sid: str, token: int | None, event: ev.Event, render: Render) -> str:
-        """Answer the caller's input for turn `token`; an old or repeated token gets the stored reply."""
+    def turn(self, call_sid: str, token: int, event: ev.Event, render: Render) -> str:
+        """Answer the caller's input for turn `token`; an old or repeated token, or an event the
+        current step does not wait for (keys while queued), gets the stored reply."""
         with self.sessions() as db, db.begin():
             row = self._load(db, call_sid)
             if row is None:
                 raise UnknownCall(call_sid)
-            if token is not None and token != row.turn:
+            if token != row.turn:
                 return row.last_response
             now = self.clock()
             state = CallState.from_json(row.state)
+            if not self.engine.accepts(state, event):
+                return row.last_response
             turn = self._handle(db, state, event, now)
             row.turn += 1
             body = render(turn, row.turn)
@@ -86,12 +89,12 @@ class CallService:
             row.last_response, row.updated_at = body, to_db(now)
             return body
 
-    def current_step(self, call_sid: str, token: int | None) -> tuple[str, str] | None:
+    def current_step(self, call_sid: str, token: int) -> tuple[str, str] | None:
         """(grammar, language) of the question the caller is answering, read without a lock:
         recognition runs before the turn's transaction so it never holds the database."""
         with self.sessions() as db:
             row = db.get(CallSession, call_sid)
-            if row is None or (token is not None and token != row.turn):
+            if row is None or token != row.turn:
                 return None
             state = CallState.from_json(row.state)
         step = self.engine.flow.steps.get(state.step)
@@ -106,6 +109,8 @@ class CallService:
             if row is None:
                 raise UnknownCall(call_sid)
             state = CallState.from_json(row.state)
+            if not self.engine.accepts(state, event):
+                return render(Turn(), row.turn)  # not in the queue (a forged or late request)
             now = self.clock()
             turn = self._handle(db, state, event, now)
             self._store(row, state)

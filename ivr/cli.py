@@ -198,12 +198,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Send what the outbox holds (SMS, callback calls), queue reminders, free forgotten claims."""
     import time
 
-    from ivr.console.callbacks import release_stale_claims
-    from ivr.console.reminders import queue_reminders
     from ivr.db.schema import make_engine, session_factory, upgrade
     from ivr.flow.loader import load_flow
-    from ivr.outbox import drain
-    from ivr.runtime import shanghai_now
+    from ivr.runtime import callback_spool
     from ivr.telephony.rest_client import client_from_settings
     settings = _settings(args)
     engine = make_engine(settings.database_url)
@@ -213,19 +210,35 @@ def cmd_worker(args: argparse.Namespace) -> int:
         settings = settings.with_overrides(twilio_rest_timeout_seconds=args.timeout)
     client = client_from_settings(settings)
     reminder = load_flow(settings.flows_dir).prompts["cmn"]["sms_callback_reminder"]
+    spool = callback_spool(settings)
     while True:
-        now = shanghai_now()
-        with sessions() as db, db.begin():
-            reminders = queue_reminders(db, now, settings.sms_reminder_minutes, reminder,
-                                        settings.callback_from_number)
-            released = release_stale_claims(db, now, settings.callback_claim_minutes)
-        report = drain(sessions, client, settings.twilio_number, now)
-        if report.sent or report.retried or report.failed or released:
-            log.info("outbox: %d sent, %d to retry, %d failed; %d reminders due; %d stale claims released",
-                     report.sent, report.retried, report.failed, reminders, released)
+        try:
+            _worker_pass(sessions, settings, client, reminder, spool)
+        except Exception as exc:  # noqa: BLE001 - a database outage must not stop the worker
+            log.error("worker pass failed (%s); trying again in %.0f s", type(exc).__name__, args.interval)
+            if args.once:
+                return 1
         if args.once:
             return 0
         time.sleep(args.interval)
+
+
+def _worker_pass(sessions, settings, client, reminder: str, spool) -> None:
+    from ivr.console.callbacks import release_stale_claims
+    from ivr.console.reminders import queue_reminders
+    from ivr.outbox import drain
+    from ivr.runtime import shanghai_now
+    now = shanghai_now()
+    booked = spool.drain(sessions, settings.slot_minutes)
+    with sessions() as db, db.begin():
+        reminders = queue_reminders(db, now, settings.sms_reminder_minutes, reminder,
+                                    settings.callback_from_number)
+        released = release_stale_claims(db, now, settings.callback_claim_minutes)
+    report = drain(sessions, client, settings.twilio_number, now)
+    if report.sent or report.retried or report.failed or released or booked:
+        log.info("outbox: %d sent, %d to retry, %d failed; %d reminders due; %d stale claims released; "
+                 "%d spooled callbacks booked", report.sent, report.retried, report.failed, reminders, released,
+                 booked)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 < value < 15:
+        raise ConfigError(f"{name} must be more than 0 and less than Twilio's 15 s, got {raw!r}")
+    return value
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name) or allowed[0]
     if raw not in allowed:
@@ -89,6 +102,8 @@ class Settings:
     callback_claim_minutes: int = 20  # an unfinished claim is released after this long
     callback_ring_seconds: int = 25
     sms_reminder_minutes: int = 0  # 0: no reminder before a callback slot
+    webhook_budget_seconds: float = 8.0  # a webhook answers within this, whatever fails
+    db_wait_seconds: float = 3.0  # the longest a turn waits for a locked or slow database
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -181,4 +196,6 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         callback_claim_minutes=_int(env, "CALLBACK_CLAIM_MINUTES", 20),
         callback_ring_seconds=_int(env, "CALLBACK_RING_SECONDS", 25),
         sms_reminder_minutes=_int(env, "SMS_REMINDER_MINUTES", 0),
+        webhook_budget_seconds=_seconds(env, "WEBHOOK_BUDGET_SECONDS", 8.0),
+        db_wait_seconds=_seconds(env, "DB_WAIT_SECONDS", 3.0),
     )

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import Engine as DbEngine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ivr.callback_spool import CallbackSpool
 from ivr.calls import CallService
 from ivr.config import SHANGHAI, Settings
+from ivr.db.availability import DatabaseAvailability
 from ivr.db.models import Matter
 from ivr.db.schema import make_engine, session_factory, upgrade
 from ivr.engine.interpreter import Engine
@@ -44,13 +46,19 @@ class Runtime:
     calls: CallService
     clock: Clock
     hearing: Hearing | None = None
+    spool: CallbackSpool | None = None
+    availability: DatabaseAvailability = field(default_factory=DatabaseAvailability)
+
+    def __post_init__(self) -> None:
+        if self.spool is None:
+            self.spool = callback_spool(self.settings)
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: bool = True) -> Runtime:
     clock = clock or shanghai_now
     flow = load_flow(settings.flows_dir)
     policy = Policy.from_settings(settings)
-    db = make_engine(settings.database_url)
+    db = make_engine(settings.database_url, settings.db_wait_seconds)
     upgrade(db)
     sessions = session_factory(db)
     if load_demo and settings.demo_csv and settings.demo_csv.exists():
@@ -69,6 +77,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
     engine = Engine(flow, policy)
     calls = CallService(sessions, engine, settings.id_hash_secret, lambda: clock().astimezone(SHANGHAI))
     return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock, hearing)
+
+
+def callback_spool(settings: Settings) -> CallbackSpool:
+    """Where callbacks promised without a database wait for the worker (see ivr.callback_spool)."""
+    return CallbackSpool(settings.var_dir / "spool" / "callbacks")
 
 
 def load_demo_if_empty(sessions: sessionmaker[Session], settings: Settings) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, abort, jsonify, send_file
-from sqlalchemy import text
 
 from ivr.config import Settings
 from ivr.console.web import create_console_blueprint, init_console
+from ivr.db.availability import check_writable
 from ivr.runtime import Clock, Runtime, build_runtime
 from ivr.telephony.twilio_webhooks import create_blueprint
 
@@ -26,14 +26,11 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        try:
-            with rt.db.connect().execution_options(read_only=True) as conn:
-                conn.execute(text("SELECT 1"))
-            database = "ok"
-        except Exception as exc:  # noqa: BLE001
-            database = f"error: {type(exc).__name__}"
+        """Ok only if a turn could write now: reading alone says "ok" while every turn fails."""
+        database = check_writable(rt.db, rt.settings.db_wait_seconds)
         body = {"status": "ok" if database == "ok" else "degraded", "database": database,
-                "tts": rt.store.renderer is not None, "steps": len(rt.flow.steps)}
+                "tts": rt.store.renderer is not None, "steps": len(rt.flow.steps),
+                "spooled_callbacks": rt.spool.pending()}
         return jsonify(body), 200 if database == "ok" else 503
 
     @app.get("/prompts/tts/<key>.<ext>")

@@ -86,8 +86,8 @@ def test_garbage_digits_get_a_spoken_way_forward(hotline, digits: str) -> None:
     assert hotline.state(call).story[-1]["event"] == "nomatch"
 
 
-@pytest.mark.parametrize("path", ["/twilio/turn?t=1", "/twilio/queue/done?t=1", "/twilio/queue/wait",
-                                  "/twilio/queue/key"])
+@pytest.mark.parametrize("path", ["/twilio/turn?t=1", "/twilio/queue/done?t=1", "/twilio/heard?t=1",
+                                  "/twilio/recover"])
 def test_unknown_or_missing_callsid_gets_apology_twiml(hotline, path: str, caplog) -> None:
     for params in (base_params(CallSid="CA" + "9" * 32, Digits="1"), {"Digits": "1"}):
         response = signed_post(hotline, path, params)
@@ -195,7 +195,8 @@ def test_status_callback_closes_the_session(hotline) -> None:
 def test_healthz(hotline) -> None:
     response = hotline.app.test_client().get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "tts": True, "steps": len(FLOW.steps)}
+    assert response.get_json() == {"status": "ok", "database": "ok", "tts": True, "steps": len(FLOW.steps),
+                                   "spooled_callbacks": 0}
 
 
 def test_prompt_audio_is_real_telephone_audio_with_a_text_twin(hotline) -> None:

@@ -71,6 +71,17 @@ class Engine:
 
     # --- entry point --------------------------------------------------------------------------
 
+    def accepts(self, state: CallState, event: ev.Event) -> bool:
+        """Whether the current step waits for this kind of event: the caller's answer only at a
+        question, the queue's events only in the queue.  Anything else is a late or forged
+        request, which a transport answers as it answered before."""
+        step = self.flow.steps.get(state.step)
+        if step is None or state.ended or isinstance(event, (ev.CallStarted, ev.CallEnded)):
+            return True  # an unknown step is reported by handle(); an ended call ignores all
+        if isinstance(event, (ev.QueueWaiting, ev.QueueKeyPressed, ev.QueueEnded)):
+            return step.enqueue
+        return step.takes_input
+
     def handle(self, state: CallState, event: ev.Event, repo: Repository, now: datetime,
                policy: Policy | None = None) -> Turn:
         """`policy` carries the rules supervisors changed since start-up (hours, capacity, days off)."""

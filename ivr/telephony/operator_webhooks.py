@@ -19,6 +19,7 @@ from ivr.console.callbacks import attempt_status
 from ivr.db.models import Booking, CallbackAttempt, Handoff, Operator
 from ivr.engine.actions import Prompt
 from ivr.runtime import Runtime
+from ivr.telephony.request_values import bounded_int, text_value
 from ivr.telephony.twiml import add_speech
 from ivr.timeutil import to_db
 
@@ -38,8 +39,7 @@ def _dial(rt: Runtime, response: VoiceResponse, number: str, action: str) -> Non
 
 
 def _arg(name: str) -> int:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else 0
+    return bounded_int(request.args.get(name), 0)
 
 
 def add_operator_routes(bp: Blueprint, guarded: Callable, renderer: Callable) -> None:
@@ -135,7 +135,7 @@ def _operator_phone(db: Session, username: str | None) -> str | None:
 
 
 def _param_from() -> str:
-    return (request.form.get("From") or "")[:64]
+    return text_value(request.form, "From")
 
 
 def _attempt(rt: Runtime, call_sid: str) -> tuple[CallbackAttempt | None, Booking | None]:

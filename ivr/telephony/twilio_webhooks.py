@@ -1,29 +1,37 @@
 """Flask endpoints for Twilio: signature check, request → event, Turn → TwiML, and error TwiML.
 
-No request ever gets a 5xx: whatever goes wrong, the caller hears an apology and a way to a
-person or a restart, and the log gets the CallSid.
+No request ever gets a 5xx, and none takes longer than WEBHOOK_BUDGET_SECONDS: whatever goes
+wrong, the caller hears an apology and a way to a person or a restart (built without the
+database, see fallback_twiml), and the log gets the CallSid.
 """
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Callable
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr import deadline
+from ivr.calls import UnknownCall
+from ivr.db.availability import is_database_error
 from ivr.engine import events as ev
-from ivr.engine.actions import Prompt, Turn
+from ivr.engine.actions import Turn
 from ivr.privacy import mask_phone
 from ivr.runtime import Runtime
-from ivr.scheduling.hours import is_open
+from ivr.telephony import fallback_twiml
 from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
-from ivr.telephony.twiml import Listening, TurnUrls, add_speech, render_turn
+from ivr.telephony.request_values import MAX_URL, bounded_int, keys_value, text_value, turn_token
+from ivr.telephony.twiml import Listening, TurnUrls, render_turn
 
 log = logging.getLogger(__name__)
-MAX_PARAM = 64
-MAX_URL = 512
+# Exceptions the guard turned into an apology, by type: zero in a healthy service under any
+# input (the fuzz test asserts it); a locked database counts here too.
+GUARD_CATCHES: Counter[str] = Counter()
+Handler = Callable[[Runtime, str], str]
 
 
 def _rt() -> Runtime:
@@ -35,13 +43,11 @@ def _xml(body: str) -> Response:
 
 
 def _param(name: str) -> str:
-    limit = MAX_URL if name == "RecordingUrl" else MAX_PARAM
-    return (request.form.get(name) or "")[:limit]
+    return text_value(request.form, name, MAX_URL if name == "RecordingUrl" else 64)
 
 
 def _number(name: str, default: int) -> int:
-    raw = _param(name)
-    return int(raw) if raw.isdigit() else default
+    return bounded_int(request.form.get(name), default)
 
 
 def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
@@ -55,69 +61,80 @@ def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
 def _error_twiml(rt: Runtime, call_sid: str, note: str) -> Response:
     """Static apology that needs no database: 1 starts again, 0 reaches a person."""
     log.error("call %s: %s", call_sid or "-", note)
-    response = VoiceResponse()
-    _recover_gather(rt, response, ("error_apology", "error_options"))
-    return _xml(str(response.to_xml()))
+    return _xml(fallback_twiml.apology(rt))
 
 
-def _recover_gather(rt: Runtime, response: VoiceResponse, prompt_ids: tuple[str, ...]) -> None:
-    """Say the prompts (fixed words: no database needed) and take 1 = start again, 0 = person."""
-    base = rt.settings.public_base_url
-    words = rt.flow.prompts["cmn"]
-    gather = response.gather(input="dtmf", num_digits=1, timeout=rt.policy.later_timeout_seconds, finish_on_key="",
-                             action=f"{base}/twilio/recover", method="POST", action_on_empty_result=True)
-    add_speech(gather, [Prompt(pid, "cmn", words[pid]) for pid in prompt_ids], rt.store, base)
+def _caught(rt: Runtime, call_sid: str, exc: Exception) -> None:
+    GUARD_CATCHES[type(exc).__name__] += 1
+    if is_database_error(exc):
+        rt.availability.failed()
+        log.error("call %s: %s failed, database unavailable: %s", call_sid or "-", request.path,
+                  type(exc).__name__)
+    else:
+        log.exception("call %s: %s failed: %s", call_sid or "-", request.path, type(exc).__name__)
 
 
-def _static_person(rt: Runtime, call_sid: str) -> Response:
-    """Reaching a person when the database is not usable: queue if open, else say we call back."""
-    base = rt.settings.public_base_url
-    words = rt.flow.prompts["cmn"]
-    response = VoiceResponse()
-    if is_open(rt.clock(), rt.policy.operator_hours, rt.policy.calendar):
-        add_speech(response, [Prompt("connecting", "cmn", words["connecting"])], rt.store, base)
-        response.enqueue(rt.policy.queue_name, wait_url=f"{base}/twilio/queue/wait", wait_url_method="POST")
-        return _xml(str(response.to_xml()))
-    _recover_gather(rt, response, ("error_after_hours", "error_options"))
-    log.error("call %s: no database; caller %s asked for a person after hours", call_sid,
-              mask_phone(_param("From")))
-    return _xml(str(response.to_xml()))
-
-
-def _guarded(handler: Callable[[Runtime, str], str]) -> Response:
+def _guarded(handler: Handler, fallback: Handler | None = None, when_unknown: Handler | None = None,
+             *, skip_when_down: bool = False) -> Response:
+    """Run a webhook within its time budget; on failure the fallback's database-free TwiML
+    (default: the apology with 1 = start again, 0 = a person); `when_unknown` answers a call
+    the database does not know (default: the apology).  `skip_when_down`: go straight to the
+    fallback while the database failed a moment ago (nothing to gain from waiting on it)."""
     rt = _rt()
     call_sid = _param("CallSid")
-    try:
-        if not call_sid:
-            return _error_twiml(rt, "", "request without CallSid")
-        return _xml(handler(rt, call_sid))
-    except Exception as exc:  # noqa: BLE001 - every failure must still give the caller TwiML
-        log.exception("call %s: %s failed: %s", call_sid or "-", request.path, type(exc).__name__)
-        return _error_twiml(rt, call_sid, f"{request.path} failed")
+    if not call_sid:
+        return _error_twiml(rt, "", "request without CallSid")
+    if skip_when_down and fallback is not None and rt.availability.recently_failed():
+        return _xml(fallback(rt, call_sid))
+    with deadline.budget(rt.settings.webhook_budget_seconds):
+        try:
+            body = handler(rt, call_sid)
+            rt.availability.answered()
+            return _xml(body)
+        except UnknownCall:
+            if when_unknown is not None:
+                return _xml(when_unknown(rt, call_sid))
+            return _error_twiml(rt, call_sid, "a call this service never saw start")
+        except Exception as exc:  # noqa: BLE001 - every failure must still give the caller TwiML
+            _caught(rt, call_sid, exc)
+            note = f"{request.path} failed"
+    if fallback is not None:
+        log.warning("call %s: %s answered without the database (%s)", call_sid, request.path, note)
+        return _xml(fallback(rt, call_sid))
+    return _error_twiml(rt, call_sid, note)
 
 
-def _listen(rt: Runtime, call_sid: str, token: int | None) -> ev.Event:
-    """Fetch and understand the recording; anything short of an answer counts as no input."""
+def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
+    """Fetch and understand the recording; anything short of an answer counts as no input.
+    Both waits leave enough of the budget for the turn's database write."""
     step = rt.calls.current_step(call_sid, token)
     if step is None or rt.hearing is None or not rt.hearing.enabled:
         return ev.NoInput()
     settings = rt.settings
-    audio = fetch_recording(_param("RecordingUrl")[:MAX_URL], settings.twilio_account_sid,
-                            settings.twilio_auth_token, settings.recording_deadline_seconds,
+    keep = settings.db_wait_seconds + 0.5
+    audio = fetch_recording(_param("RecordingUrl"), settings.twilio_account_sid, settings.twilio_auth_token,
+                            deadline.remaining(settings.recording_deadline_seconds, keep),
                             settings.recording_hosts)
     if audio is None:
         return ev.NoInput()
     grammar, language = step
-    heard = rt.hearing.hear(audio, grammar, language, timeout=settings.recognition_timeout_seconds)
+    heard = rt.hearing.hear(audio, grammar, language,
+                            timeout=max(deadline.remaining(settings.recognition_timeout_seconds, keep), 0.1))
     if heard is None:
         log.info("call %s: nothing usable recognised", call_sid)
         return ev.NoInput()
     return heard
 
 
-def _turn_token() -> int | None:
-    raw = request.args.get("t", "")
-    return int(raw) if raw.isdigit() else None
+def _turn_token() -> int:
+    return turn_token(request.args.get("t"))
+
+
+def _keys_event() -> ev.Event:
+    keys = keys_value(request.form.get("Digits"))
+    if keys is None:
+        return ev.NoInput()
+    return ev.KeysPressed(keys, bool(_param("FinishedOnKey")) or "FinishedOnKey" not in request.form)
 
 
 def create_blueprint() -> Blueprint:
@@ -144,44 +161,56 @@ def create_blueprint() -> Blueprint:
     @bp.post("/turn")
     def turn() -> Response:
         def answer(rt: Runtime, call_sid: str) -> str:
-            digits = request.form.get("Digits")
-            finished = bool(_param("FinishedOnKey")) or "FinishedOnKey" not in request.form
-            event: ev.Event = ev.KeysPressed(digits[:MAX_PARAM + 1], finished) if digits else ev.NoInput()
-            return rt.calls.turn(call_sid, _turn_token(), event, _renderer(rt))
+            return rt.calls.turn(call_sid, _turn_token(), _keys_event(), _renderer(rt))
         return _guarded(answer)
 
     @bp.post("/heard")
     def heard() -> Response:
         """The <Record> action: a key that ended the recording, or the recording itself."""
         def answer(rt: Runtime, call_sid: str) -> str:
-            digits = _param("Digits")
             token = _turn_token()
-            if digits == "hangup":
+            if request.form.get("Digits") == "hangup":
                 return str(VoiceResponse().to_xml())
-            if digits:
-                return rt.calls.turn(call_sid, token, ev.KeysPressed(digits), _renderer(rt))
+            if request.form.get("Digits"):
+                return rt.calls.turn(call_sid, token, _keys_event(), _renderer(rt))
             return rt.calls.turn(call_sid, token, _listen(rt, call_sid, token), _renderer(rt))
         return _guarded(answer)
 
+    # The queue's wait loop and its end work without the database too: a caller queued while
+    # it was down (or who was waiting when it failed) keeps waiting, and leaves with a
+    # callback the spool keeps.
     @bp.post("/queue/wait")
     def queue_wait() -> Response:
+        position, waited = _number("QueuePosition", 1), _number("QueueTime", 0)
+
         def wait(rt: Runtime, call_sid: str) -> str:
-            event = ev.QueueWaiting(_number("QueuePosition", 1), _number("QueueTime", 0))
-            return rt.calls.side_event(call_sid, event, _renderer(rt))
-        return _guarded(wait)
+            return rt.calls.side_event(call_sid, ev.QueueWaiting(position, waited), _renderer(rt))
+        # A caller queued while the database was down is unknown to it: they keep waiting.
+        hold = lambda rt, _sid: fallback_twiml.hold(rt, position, waited)  # noqa: E731
+        return _guarded(wait, hold, hold, skip_when_down=True)
 
     @bp.post("/queue/key")
     def queue_key() -> Response:
+        keys = keys_value(request.form.get("Digits"))
+
         def key(rt: Runtime, call_sid: str) -> str:
-            return rt.calls.side_event(call_sid, ev.QueueKeyPressed(_param("Digits")), _renderer(rt))
-        return _guarded(key)
+            return rt.calls.side_event(call_sid, ev.QueueKeyPressed(keys or ""), _renderer(rt))
+        hold = lambda rt, _sid: fallback_twiml.hold_key(rt, keys)  # noqa: E731
+        return _guarded(key, hold, hold, skip_when_down=True)
 
     @bp.post("/queue/done")
     def queue_done() -> Response:
+        result = _param("QueueResult") or "error"
+
         def done(rt: Runtime, call_sid: str) -> str:
-            event = ev.QueueEnded(_param("QueueResult") or "error")
-            return rt.calls.turn(call_sid, _turn_token(), event, _renderer(rt))
-        return _guarded(done)
+            return rt.calls.turn(call_sid, _turn_token(), ev.QueueEnded(result), _renderer(rt))
+        return _guarded(done, lambda rt, sid: fallback_twiml.queue_ended(rt, sid, _param("From"), result))
+
+    @bp.post("/recover/queue")
+    def queue_done_without_database() -> Response:
+        """End of the queue a caller joined while the database was down: no database needed."""
+        result = _param("QueueResult") or "error"
+        return _guarded(lambda rt, sid: fallback_twiml.queue_ended(rt, sid, _param("From"), result))
 
     @bp.post("/status")
     def status() -> Response:
@@ -190,7 +219,7 @@ def create_blueprint() -> Blueprint:
             rt.calls.end(call_sid, _param("CallStatus") or "completed", duration if duration >= 0 else None)
             log.info("call %s ended: %s", call_sid, _param("CallStatus"))
             return str(VoiceResponse().to_xml())
-        return _guarded(ended)
+        return _guarded(ended, lambda _rt, _sid: str(VoiceResponse().to_xml()))
 
     @bp.post("/fallback")
     def fallback() -> Response:
@@ -200,17 +229,18 @@ def create_blueprint() -> Blueprint:
 
     @bp.post("/recover")
     def recover() -> Response:
-        rt = _rt()
-        call_sid, caller = _param("CallSid"), _param("From")
-        try:
-            if _param("Digits") == "0":
-                return _xml(rt.calls.escalate(call_sid, caller, "system_error", _renderer(rt)))
-            return _xml(rt.calls.restart(call_sid, caller, _renderer(rt)))
-        except Exception as exc:  # noqa: BLE001
-            log.error("call %s: recovery failed (%s)", call_sid or "-", type(exc).__name__)
-            if _param("Digits") == "0":
-                return _static_person(rt, call_sid)
-            return _error_twiml(rt, call_sid, "still failing after a restart")
+        """After the apology: 1 starts again, 0 a person — at once without the database if it
+        failed a moment ago, so the caller does not wait on it twice."""
+        wants_person = keys_value(request.form.get("Digits")) == "0"
+
+        def person(rt: Runtime, call_sid: str) -> str:
+            return fallback_twiml.person(rt, call_sid, _param("From"))
+
+        def again(rt: Runtime, call_sid: str) -> str:
+            if wants_person:
+                return rt.calls.escalate(call_sid, _param("From"), "system_error", _renderer(rt))
+            return rt.calls.restart(call_sid, _param("From"), _renderer(rt))
+        return _guarded(again, person if wants_person else None, skip_when_down=True)
 
     add_operator_routes(bp, _guarded, _renderer)
     return bp
