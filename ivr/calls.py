@@ -29,6 +29,11 @@ class UnknownCall(LookupError):
     """A webhook named a CallSid this service never saw start."""
 
 
+class NotInQueue(UnknownCall):
+    """A queue event for a call whose stored state is not in the queue: it was queued while
+    the database was down (or the request is forged); the transport answers without it."""
+
+
 class CallService:
     def __init__(self, sessions: sessionmaker[Session], engine: Engine, id_hash_secret: str,
                  clock: Callable[[], datetime], policies: PolicySource | None = None) -> None:
@@ -110,7 +115,7 @@ class CallService:
                 raise UnknownCall(call_sid)
             state = CallState.from_json(row.state)
             if not self.engine.accepts(state, event):
-                return render(Turn(), row.turn)  # not in the queue (a forged or late request)
+                raise NotInQueue(call_sid)
             now = self.clock()
             turn = self._handle(db, state, event, now)
             self._store(row, state)

@@ -62,7 +62,8 @@ def promise_callback(rt: Runtime, call_sid: str, caller: str, reason: str, promp
     if spooled:
         log.warning("call %s: no database; callback for %s kept in the spool", call_sid, mask_phone(caller))
     else:
-        log.error("call %s: no database and no spool; %s asked to call again", call_sid, mask_phone(caller))
+        log.error("call %s: no database, and the spool could not keep a callback for %s: asked to call again",
+                  call_sid, mask_phone(caller))
     response = VoiceResponse()
     _recover_gather(rt, response, _prompts(rt, prompt_id if spooled else "error_call_again", "error_options"))
     return str(response.to_xml())
