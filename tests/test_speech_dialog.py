@@ -63,6 +63,7 @@ def test_unsure_answer_is_confirmed_first(hotline) -> None:
     assert hotline.step(call) == "main_menu"
     heard = say(hotline, call, "no")
     assert hotline.step(call) == "main_menu" and "查进度说“查进度”或按1" in heard
+    assert hotline.rt.hearing.understand.contexts == ["main_menu", "confirm"]  # heard as a yes/no
     say(hotline, call, "book_callback", band="confirm")
     say(hotline, call, "yes")
     assert hotline.step(call) == "confirm_own_number"
