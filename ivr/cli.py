@@ -202,7 +202,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ivr.console.reminders import queue_reminders
     from ivr.db.schema import make_engine, session_factory, upgrade
     from ivr.flow.loader import load_flow
-    from ivr.outbox import drain
+    from ivr.outbox.sending import drain
     from ivr.runtime import shanghai_now
     from ivr.telephony.rest_client import client_from_settings
     settings = _settings(args)
