@@ -226,7 +226,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _worker_pass(sessions, settings, client, reminder: str, spool) -> None:
     from ivr.console.callbacks import release_stale_claims
     from ivr.console.reminders import queue_reminders
-    from ivr.outbox import drain
+    from ivr.outbox.sending import drain
     from ivr.runtime import shanghai_now
     now = shanghai_now()
     booked = spool.drain(sessions, settings.slot_minutes)

@@ -18,7 +18,7 @@ from ivr.console.accounts import create_operator
 from ivr.console.callbacks import claim, start_call
 from ivr.console.waiting import take_caller
 from ivr.db.models import Booking, CallbackAttempt, Handoff, Operator
-from ivr.outbox import DrainReport, send_item
+from ivr.outbox.sending import DrainReport, send_item
 from ivr.simulator.cloud import SimulatedTwilio
 from ivr.simulator.rest_api import FakeTwilioApi
 from ivr.simulator.twilio_sim import SimCall

@@ -12,7 +12,7 @@ from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
 from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN
 from ivr.console.waiting import TakeError
 from ivr.db.models import AuditEntry, Handoff, Operator, OutboxItem
-from ivr.outbox import drain
+from ivr.outbox.sending import drain
 from ivr.simulator.rest_api import FakeTwilioApi
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from hotline_harness import ACCOUNT_SID, TOKEN
 from ivr.db.models import OutboxItem
-from ivr.outbox import MAX_ATTEMPTS, drain
+from ivr.outbox.sending import MAX_ATTEMPTS, drain
 from ivr.simulator.rest_api import FakeTwilioApi, fake_client
 
 

@@ -13,7 +13,7 @@ from hotline_harness import ACCOUNT_SID, BASE_URL, TOKEN, heard
 from ivr.console.callbacks import CallbackError, claim
 from ivr.db.models import CallSession
 from ivr.db.schema import make_engine, upgrade
-from ivr.outbox import drain
+from ivr.outbox.sending import drain
 from ivr.simulator.rest_api import FakeTwilioApi, fake_client
 from postgres_server import PostgresServer
 from scenario_runner import build_hotline, load_scenarios, run_scenario

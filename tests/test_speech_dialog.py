@@ -1,26 +1,50 @@
-"""The dialog answered by voice: understood speech arrives as an event and stands for keys."""
+"""The dialog answered by voice: understood speech arrives as an event and stands for keys.
+
+Each answer travels the whole way a caller's does: the simulator records it at the pending
+<Record>, posts the recording to the service, which fetches it and hears it; only the grammar
+matcher is scripted, so each test says what the words meant (intent, band, slots).
+"""
 from __future__ import annotations
 
-from hotline_harness import Hotline
+from dataclasses import dataclass, field
+
+import pytest
+
+from hotline_harness import Hotline, heard
 from ivr.engine.events import SpeechHeard
+from ivr.nlu.matcher import Understanding
 from ivr.telephony.twiml import TurnUrls, render_turn
 
 
+@dataclass
+class ScriptedMeaning:
+    """Stands in for the grammar matcher: returns the meaning the test queued for the next words."""
+
+    queued: list[Understanding] = field(default_factory=list)
+    contexts: list[str] = field(default_factory=list)
+
+    def __call__(self, context: str, text: str, lang: str = "cmn") -> Understanding:  # noqa: ARG002
+        assert self.queued, f"the service heard {text!r} that no test meant to say"
+        self.contexts.append(context)
+        return self.queued.pop(0)
+
+
+@pytest.fixture()
+def hotline(make_hotline) -> Hotline:
+    """A listening hotline whose understanding of each recording is scripted."""
+    hotline = make_hotline(speech=True)
+    hotline.rt.hearing.understand = ScriptedMeaning()
+    return hotline
+
+
 def say(hotline: Hotline, call, intent: str | None, band: str = "accept", **slots: str) -> str:
-    """Deliver understood speech for the call's current turn; returns the words heard next."""
-    rt = hotline.rt
-    from ivr.db.models import CallSession
-    with rt.sessions() as db:
-        turn = db.get(CallSession, call.call_sid).turn
-    words: list[str] = []
-
-    def render(result, number):
-        words.extend(rt.store.audible(item).text for item in result.speech)
-        return render_turn(result, rt.store, TurnUrls(rt.settings.public_base_url, number))
-
-    event = SpeechHeard(text="…", intent=intent, score=0.9 if band == "accept" else 0.6, band=band, slots=slots)
-    rt.calls.turn(call.call_sid, turn, event, render)
-    return "".join(words)
+    """The caller speaks at the pending <Record> and the service understands ``intent``;
+    returns the words heard next."""
+    meaning: ScriptedMeaning = hotline.rt.hearing.understand
+    meaning.queued.append(Understanding(intent, 0.9 if band == "accept" else 0.6, slots, band))
+    hotline.say(call, f"（{intent or '听不清的话'}）")
+    assert not meaning.queued, "the recording never reached the service's ears"
+    return heard(call)
 
 
 def test_main_menu_by_voice(hotline) -> None:
@@ -38,7 +62,8 @@ def test_unsure_answer_is_confirmed_first(hotline) -> None:
     assert "您是说：预约回电，对吗？" in heard
     assert hotline.step(call) == "main_menu"
     heard = say(hotline, call, "no")
-    assert hotline.step(call) == "main_menu" and "查进度按1" in heard
+    assert hotline.step(call) == "main_menu" and "查进度说“查进度”或按1" in heard
+    assert hotline.rt.hearing.understand.contexts == ["main_menu", "confirm"]  # heard as a yes/no
     say(hotline, call, "book_callback", band="confirm")
     say(hotline, call, "yes")
     assert hotline.step(call) == "confirm_own_number"
@@ -55,7 +80,7 @@ def test_rejected_speech_counts_as_a_wrong_answer(hotline) -> None:
 def test_person_repeat_language_and_goodbye_work_everywhere(hotline) -> None:
     hotline.remember_language("+8613800000002")
     call = hotline.call()
-    assert "查询办理进度，请按1" in say(hotline, call, "repeat")
+    assert "查询办理进度，请说“查进度”，或者按1" in say(hotline, call, "repeat")
     say(hotline, call, "language_wuu")
     assert hotline.state(call).language == "wuu" and hotline.step(call) == "main_menu"
     say(hotline, call, "slower")
@@ -84,10 +109,28 @@ def test_id_digits_are_never_taken_by_voice(hotline) -> None:
     hotline.remember_language("+8613800000002")
     call = hotline.call()
     call.press("1")
-    heard = say(hotline, call, "digits", digits="5670")
+    assert hotline.step(call) == "ask_id"
+    assert call.pending_record is None and call.pending_gather is not None  # keys only: nothing recorded
+    # Should a recording still arrive for this question, the engine refuses spoken ID digits.
+    heard = hear_directly(hotline, call, "digits", digits="5670")
     assert "身份证号码请用按键输入" in heard
     assert hotline.step(call) == "ask_id"
     assert "5670" not in str(hotline.state(call).vars)
+
+
+def hear_directly(hotline: Hotline, call, intent: str, **slots: str) -> str:
+    """Speech handed straight to the engine at the call's current turn, for a question no call
+    path records at. The simulator does not see this turn: drive the call no further."""
+    rt = hotline.rt
+    words: list[str] = []
+
+    def render(result, number):
+        words.extend(rt.store.audible(item).text for item in result.speech)
+        return render_turn(result, rt.store, TurnUrls(rt.settings.public_base_url, number))
+
+    rt.calls.turn(call.call_sid, hotline.turn(call), SpeechHeard(text="…", intent=intent, score=0.9,
+                                                                band="accept", slots=slots), render)
+    return "".join(words)
 
 
 def test_callback_slot_by_day_and_half_day(hotline) -> None:
@@ -112,8 +155,8 @@ def test_asking_for_slower_speech_slows_every_later_prompt(hotline) -> None:
     call = hotline.call()
     normal = [h for h in call.heard if h.url and "/prompts/tts/" in h.url][-1]
     say(hotline, call, "slower")
-    call.press("*")
-    later = [h for h in call.heard if h.url and "/prompts/tts/" in h.url][-1]
+    repeated = call.press("*")  # only what * brought: the question again, slowly
+    later = [h for h in repeated if h.url and "/prompts/tts/" in h.url][-1]
     assert later.text == normal.text and later.url != normal.url
     client = hotline.app.test_client()
     lengths = []

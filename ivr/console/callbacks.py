@@ -17,7 +17,7 @@ from ivr.config import SHANGHAI, Settings
 from ivr.console.story import story_lines
 from ivr.console.waiting import LANGUAGES
 from ivr.db.models import Booking, CallbackAttempt, CallSession, Handoff, Operator, OutboxItem
-from ivr.outbox import queue_call
+from ivr.outbox.queueing import queue_call
 from ivr.privacy import mask_phone
 from ivr.timeutil import from_db, to_db
 

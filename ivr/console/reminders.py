@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.db.models import Booking
-from ivr.outbox import queue_sms
+from ivr.outbox.queueing import queue_sms
 from ivr.speakable import written_phone, written_slot
 from ivr.timeutil import from_db, to_db
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ivr.db.models import Booking, CallerPreference, Handoff, IdCheckFailure, Matter
 from ivr.db.handoffs import end_waiting_handoffs
-from ivr.outbox import queue_sms
+from ivr.outbox.queueing import queue_sms
 from ivr.engine.ports import BookingView, CallerProfile, MatterView
 from ivr.privacy import id_last4_matches
 from ivr.timeutil import from_db, to_db

@@ -14,7 +14,7 @@ from ivr.console.web.db import console_now, db_session, runtime
 from ivr.console.web.guards import current_operator
 from ivr.console.web.twilio_rest import twilio
 from ivr.db.models import CallbackAttempt, Operator, OutboxItem
-from ivr.outbox import DrainReport, send_item
+from ivr.outbox.sending import DrainReport, send_item
 
 ATTEMPT_WORDS = {"placing": "正在拨出", "queued": "已拨出", "initiated": "已拨出", "ringing": "正在响铃",
                  "in-progress": "通话中", "completed": "通话结束", "no-answer": "无人接听", "busy": "占线",
