@@ -5,10 +5,12 @@ import logging
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from ivr.config import Settings
 from ivr.console.accounts import demo_supervisor
 from ivr.flow.loader import FlowError
+from ivr.privacy import secure_handlers
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,21 @@ class _Gunicorn(BaseApplication):
 
     def load(self):
         return self.application
+
+
+class SafeGunicornLogger(GunicornLogger):
+    """gunicorn's error (and access) log: its own handlers, formatted like every project log line.
+
+    gunicorn logs request lines and URIs ("Invalid request from ip=…") through loggers that do
+    not propagate to the root handler, so their handlers get the safe formatter here, on every
+    setup (gunicorn runs it again on a configuration reload). Under `gunicorn app:app`,
+    configure_logging in app.py does the same once; `--logger-class ivr.serve.SafeGunicornLogger`
+    covers reloads there too.
+    """
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        secure_handlers(self.error_log, self.access_log)
 
 
 def _post_fork(_server, worker) -> None:
@@ -58,6 +75,6 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
                  _console_line(app, host, port)), flush=True)
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
                "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
-               "loglevel": "warning"}
+               "loglevel": "warning", "logger_class": SafeGunicornLogger}
     _Gunicorn(app, options).run()
     return 0
