@@ -42,6 +42,14 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    """For limits where 0 would switch a protection off."""
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name) or allowed[0]
     if raw not in allowed:
@@ -94,6 +102,9 @@ class Settings:
     log_level: str = "INFO"
     console_secret_key: str = field(default="", repr=False)
     console_session_minutes: int = 30  # idle minutes before an operator must log in again
+    console_login_free_tries: int = 3  # failed log-ins per name or address before back-off
+    console_login_account_max_wait_seconds: int = 30
+    console_login_source_max_wait_seconds: int = 600
     twilio_api_base: str = ""  # empty: Twilio itself; tests and the demo point it at a loopback fake
     twilio_rest_timeout_seconds: float = 5.0
     callback_mode: str = "operator_first"  # operator_first | caller_first
@@ -187,6 +198,9 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         log_level=env.get("LOG_LEVEL", "INFO"),
         console_secret_key=env.get("CONSOLE_SECRET_KEY") or _secret_file(var_dir, "console_secret"),
         console_session_minutes=_int(env, "CONSOLE_SESSION_MINUTES", 30),
+        console_login_free_tries=_positive(env, "CONSOLE_LOGIN_FREE_TRIES", 3),
+        console_login_account_max_wait_seconds=_positive(env, "CONSOLE_LOGIN_ACCOUNT_MAX_WAIT_SECONDS", 30),
+        console_login_source_max_wait_seconds=_positive(env, "CONSOLE_LOGIN_SOURCE_MAX_WAIT_SECONDS", 600),
         # The demo's terminal phone serves a stand-in for Twilio's REST API on this port.
         twilio_api_base=(env.get("TWILIO_API_BASE") or (DEMO_TWILIO_API if demo else "")).rstrip("/"),
         twilio_rest_timeout_seconds=float(env.get("TWILIO_REST_TIMEOUT_SECONDS") or 5.0),

@@ -18,7 +18,7 @@ from browser_harness import (  # noqa: F401 - chromium and web are fixtures
     no_sideways_scrolling, screenshot, web)
 from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
 from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
-from ivr.console.accounts import LOCK_MINUTES, MAX_FAILED_LOGINS
+from ivr.console.throttle import ThrottlePolicy
 from ivr.console.callbacks import claim, record_outcome
 from ivr.db.models import AuditEntry, Booking
 from ivr.simulator.rest_api import FakeTwilioApi
@@ -75,7 +75,7 @@ def test_logging_in_with_the_keyboard_only(web: WebConsole, hotline: Hotline) ->
     expect(page.get_by_role("heading", level=1)).to_contain_text("等候中")
 
 
-def test_a_wrong_password_is_refused_and_five_lock_the_account(web: WebConsole, hotline: Hotline) -> None:
+def test_wrong_passwords_make_the_next_try_wait_a_few_seconds(web: WebConsole, hotline: Hotline) -> None:
     add_accounts(hotline, OPERATOR)
     page = web.page(hotline.app, path="/console/login")
 
@@ -87,13 +87,17 @@ def test_a_wrong_password_is_refused_and_five_lock_the_account(web: WebConsole, 
 
     try_password("not the password")
     expect_flash(page, "用户名或密码错误。", "error")
-    for _ in range(MAX_FAILED_LOGINS - 1):
+    for _ in range(ThrottlePolicy().free_tries - 1):
         try_password("not the password")
-    expect_flash(page, f"登录失败次数过多，账户已锁定。请 {LOCK_MINUTES} 分钟后再试。", "error")
-    try_password(OPERATOR.password)  # the right password, too late
-    expect_flash(page, "账户已锁定", "error")
-    expect(page).to_have_url(re.compile(r"/console/login$"))
+    expect_flash(page, "用户名或密码错误，或尝试次数过多。请 1 秒后再试。", "error")
+    screenshot(page, "login-wait")
+    try_password(OPERATOR.password)  # the right password, but within the wait: the same answer
+    expect_flash(page, "请 1 秒后再试", "error")
     expect(page.locator(".who")).to_have_count(0)
+    hotline.clock.advance(1)  # the wait is over: no 15-minute lock-out
+    try_password(OPERATOR.password)
+    expect(page).to_have_url(re.compile(r"/console/waiting$"))
+    expect(page.locator(".who")).to_contain_text(f"已登录：{OPERATOR.username}")
 
 
 # --- waiting now -----------------------------------------------------------------------------

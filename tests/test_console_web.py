@@ -13,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from hotline_harness import Hotline
-from ivr.console.accounts import LOCK_MINUTES, MAX_FAILED_LOGINS, audit, create_operator
+from ivr.console.accounts import audit, create_operator
 from ivr.console.callbacks import claim, record_outcome
 from ivr.db.models import AuditEntry, Operator
 
@@ -74,7 +74,7 @@ def is_login_redirect(response: TestResponse) -> bool:
     return response.status_code == 302 and response.headers["Location"].startswith("/console/login")
 
 
-# --- login, lock-out, logout ---------------------------------------------------------------
+# --- login, throttling, logout------------------------------------------------------------
 
 def test_login_lands_on_waiting_and_is_audited(console: Hotline) -> None:
     client = console.app.test_client()
@@ -83,44 +83,68 @@ def test_login_lands_on_waiting_and_is_audited(console: Hotline) -> None:
     page = client.get("/console/", follow_redirects=True)
     assert page.request.path == "/console/waiting" and "Waiting now" in text(page)
     assert f"已登录：{OPERATOR}" in text(page)
-    assert (OPERATOR, "login", {}) in audit_rows(console)
+    assert (OPERATOR, "login", {"source": "127.0.0.1"}) in audit_rows(console)
     assert client.get("/console/login").headers["Location"] == "/console/"  # already logged in
 
 
-def test_wrong_password_and_unknown_user_get_the_same_answer(console: Hotline) -> None:
-    client = console.app.test_client()
-    wrong = login(client, OPERATOR, "not the password")
-    unknown = login(client, "nobody", "not the password")
-    for response in (wrong, unknown):
-        assert response.status_code == 200 and WRONG in text(response)
-    assert client.get("/console/waiting").status_code == 302
-    reasons = [detail["reason"] for _, action, detail in audit_rows(console) if action == "login_failed"]
-    assert reasons == ["wrong password", "unknown user"]
+def client_at(hotline: Hotline, address: str) -> FlaskClient:
+    """A browser at another address (request.remote_addr; ProxyFix sets it behind nginx)."""
+    client = hotline.app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
 
-def test_lock_out_after_five_failures(console: Hotline) -> None:
-    client = console.app.test_client()
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        assert WRONG in text(login(client, OPERATOR, "not the password"))
-    locked = text(login(client, OPERATOR, "not the password"))
-    assert f"已锁定。请 {LOCK_MINUTES} 分钟后再试" in locked
-    console.clock.advance(5 * 60)
-    assert f"请 {LOCK_MINUTES - 5} 分钟后再试" in text(login(client, OPERATOR, OPERATOR_PW))
-    assert client.get("/console/waiting").status_code == 302
-    actions = [(actor, action, detail.get("reason")) for actor, action, detail in audit_rows(console)
-               if action != "account_created"]
-    assert actions == [(OPERATOR, "login_failed", "wrong password")] * (MAX_FAILED_LOGINS - 1) + [
-        (OPERATOR, "account_locked", None), (OPERATOR, "login_failed", "locked")]
-    console.clock.advance(LOCK_MINUTES * 60)
-    assert login(client, OPERATOR, OPERATOR_PW).status_code == 302
+def as_seen_by_client(response: TestResponse, username: str) -> tuple:
+    """Everything a client gets, minus the session cookie, the CSRF token and the name it typed."""
+    headers = sorted((k, v) for k, v in response.headers.items() if k not in ("Set-Cookie", "Content-Length"))
+    body = text(response).replace(csrf_token(text(response)), "TOKEN").replace(f'value="{username}"', 'value="NAME"')
+    return response.status_code, headers, body
+
+
+def test_unknown_disabled_and_real_users_get_byte_identical_answers(console: Hotline) -> None:
+    with console.rt.sessions() as db, db.begin():
+        db.execute(select(Operator).where(Operator.username == SUPERVISOR)).scalar_one().disabled = True
+    tries = {"wrong password": (OPERATOR, "not the password"), "unknown user": ("zhanq", "not the password"),
+             "disabled": (SUPERVISOR, SUPERVISOR_PW)}
+    seen = {}
+    for n, (kind, (username, password)) in enumerate(tries.items()):
+        client = client_at(console, f"192.0.2.{n + 1}")
+        seen[kind] = [as_seen_by_client(login(client, username, password), username) for _ in range(5)]
+    assert seen["unknown user"] == seen["wrong password"] == seen["disabled"]
+    bodies = [body for _, _, body in seen["wrong password"]]
+    assert [WRONG in body for body in bodies] == [True] * 5
+    assert [("请 1 秒后再试" in body) for body in bodies] == [False, False, True, True, True]  # 3 free tries
+    reasons = [detail.get("reason") for _, action, detail in audit_rows(console) if action == "login_failed"]
+    assert reasons == ["wrong password"] * 3 + ["unknown user"] * 3 + ["disabled"] * 3
+
+
+def test_an_attacker_elsewhere_cannot_lock_the_operator_out(console: Hotline) -> None:
+    attacker = client_at(console, "203.0.113.66")
+    for _ in range(40):  # a guess a second
+        login(attacker, OPERATOR, "a guess")
+        console.clock.advance(1)
+    office = client_at(console, "198.51.100.7")
+    refused = text(login(office, OPERATOR, OPERATOR_PW))
+    wait = int(re.search(r"请 (\d+) 秒后再试", refused).group(1))  # the account's short wait, not a lock-out
+    assert 0 < wait <= console.settings.console_login_account_max_wait_seconds
+    assert "尝试次数过多" in text(login(attacker, OPERATOR, OPERATOR_PW))  # right or wrong, no answer yet
+    assert "登录暂缓" in text(logged_in(console).get("/console/supervisor/accounts"))
+    console.clock.advance(wait)
+    assert login(office, OPERATOR, OPERATOR_PW).status_code == 302
+    assert "尝试次数过多" in text(login(attacker, OPERATOR, OPERATOR_PW))  # the attacker's address still waits
+    actions = {action for _, action, _ in audit_rows(console)}
+    assert {"login_failed", "login_throttled", "login"} <= actions
+    sources = {detail.get("source") for _, action, detail in audit_rows(console) if action.startswith("login")}
+    assert {"203.0.113.66", "198.51.100.7"} <= sources
 
 
 def test_disabled_user_is_refused(console: Hotline) -> None:
     with console.rt.sessions() as db, db.begin():
         db.execute(select(Operator).where(Operator.username == OPERATOR)).scalar_one().disabled = True
     response = login(console.app.test_client(), OPERATOR, OPERATOR_PW)
-    assert response.status_code == 200 and "此账户已停用" in text(response)
-    assert audit_rows(console)[-1] == (OPERATOR, "login_failed", {"reason": "disabled"})
+    assert response.status_code == 200 and WRONG in text(response) and "停用" not in text(response)
+    assert audit_rows(console)[-1] == (OPERATOR, "login_failed", {"reason": "disabled", "source": "127.0.0.1",
+                                                                  "failures": 1, "wait_seconds": 0})
 
 
 def test_logout_ends_the_session_and_is_audited(console: Hotline) -> None:
@@ -268,7 +292,7 @@ def test_supervisor_creates_disables_and_resets_an_operator(console: Hotline) ->
     new_id = operator_id(console, "li.na")
 
     assert post(client, f"/console/supervisor/accounts/{new_id}/disable").status_code == 302
-    assert "此账户已停用" in text(login(console.app.test_client(), "li.na", "temporary password"))
+    assert WRONG in text(login(console.app.test_client(), "li.na", "temporary password"))  # no hint
     post(client, f"/console/supervisor/accounts/{new_id}/enable")
     post(client, f"/console/supervisor/accounts/{new_id}/password", **{f"pw{new_id}-password": "another password"})
     assert WRONG in text(login(console.app.test_client(), "li.na", "temporary password"))

@@ -23,7 +23,7 @@ def test_the_demo_login_is_made_once_and_kept(hotline, tmp_path: Path) -> None:
         user, password = demo_supervisor(db, tmp_path, now)
     with hotline.rt.sessions() as db, db.begin():
         assert demo_supervisor(db, tmp_path, now) == (user, password)
-        assert authenticate(db, user, password, now).reason == "ok"
+    assert authenticate(hotline.rt.sessions, user, password, "127.0.0.1", now).reason == "ok"
     assert (tmp_path / "demo_console_password").stat().st_mode & 0o777 == 0o600
 
 

@@ -106,7 +106,7 @@ def test_database_from_an_older_version_upgrades_without_losing_rows(tmp_path: P
     with engine.connect() as conn:
         assert conn.execute(text("SELECT case_no FROM matters")).scalar_one() == "20260001"
         assert conn.execute(text("SELECT turn FROM call_sessions WHERE call_sid='CA1'")).scalar_one() == 3
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
 
 
 def test_console_revision_keeps_waiting_handoffs_and_bookings(tmp_path: Path) -> None:
@@ -130,6 +130,28 @@ def test_console_revision_keeps_waiting_handoffs_and_bookings(tmp_path: Path) ->
         command.downgrade(config, "0004")
     assert "callback_attempts" not in inspect(engine).get_table_names()
     assert "taken_by" not in {c["name"] for c in inspect(engine).get_columns("handoffs")}
+
+
+def test_throttle_revision_keeps_operators_and_goes_back_down(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0005")
+    with engine.begin() as conn:  # an operator locked out under the old rule
+        conn.execute(text(
+            "INSERT INTO operators (username, password_hash, role, failed_logins, locked_until, disabled, created_at)"
+            " VALUES ('zhang', 'scrypt:x', 'operator', 4, '2026-11-20 01:00:00', 0, '2026-11-20 00:00:00')"))
+    upgrade(engine)
+    assert "login_throttles" in inspect(engine).get_table_names()
+    assert "locked_until" not in {c["name"] for c in inspect(engine).get_columns("operators")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, role FROM operators")).one() == ("zhang", "operator")
+    config = alembic_config(str(engine.url))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    assert "login_throttles" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, failed_logins, locked_until FROM operators")).one() == (
+            "zhang", 0, None)
 
 
 def test_writers_queue_and_a_dropped_session_does_not_block_them(tmp_path: Path) -> None:

@@ -3,16 +3,21 @@ whole-database write lock)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 
 from hotline_harness import ACCOUNT_SID, BASE_URL, TOKEN, heard
+from ivr.config import SHANGHAI
+from ivr.console.accounts import authenticate, create_operator
 from ivr.console.callbacks import CallbackError, claim
+from ivr.console.throttle import ThrottlePolicy
 from ivr.db.models import CallSession
-from ivr.db.schema import make_engine, upgrade
+from ivr.db.schema import alembic_config, make_engine, session_factory, upgrade
 from ivr.outbox.sending import drain
 from ivr.simulator.rest_api import FakeTwilioApi, fake_client
 from postgres_server import PostgresServer
@@ -79,6 +84,26 @@ def test_migrations_upgrade_an_old_postgres_database(postgres) -> None:
     assert {"bookings", "handoffs"} <= set(inspect(engine).get_table_names())
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM matters")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_concurrent_log_ins_cannot_slip_past_the_count_on_postgres(postgres) -> None:
+    engine = make_engine(postgres.create_database())
+    upgrade(engine)
+    sessions = session_factory(engine)
+    now = datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI)
+    with sessions() as db, db.begin():
+        create_operator(db, "zhang", "a good long password", "operator", now)
+    for name, source in (("zhang", "203.0.113.9"), ("nobody", "203.0.113.10")):
+        with ThreadPoolExecutor(max_workers=8) as pool:  # the racing attempts create the counters' rows
+            reasons = list(pool.map(lambda _: authenticate(sessions, name, "wrong", source, now).reason, range(8)))
+        assert reasons.count("throttled") == 8 - ThrottlePolicy().free_tries, reasons
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:  # and the revision goes back down on PostgreSQL too
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    assert "login_throttles" not in inspect(engine).get_table_names()
+    assert "locked_until" in {c["name"] for c in inspect(engine).get_columns("operators")}
     engine.dispose()
 
 

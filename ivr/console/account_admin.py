@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from ivr.console import throttle
 from ivr.console.accounts import MIN_PASSWORD, ROLES, AccountError, audit, create_operator
 from ivr.db.models import Operator
 from ivr.phone_numbers import normalise_callback_number
@@ -38,13 +39,13 @@ def set_enabled(db: Session, actor_id: int, operator_id: int, enabled: bool, now
 
 
 def reset_password(db: Session, actor_id: int, operator_id: int, password: str, now: datetime) -> Operator:
-    """A new hash also ends the account's open console sessions and lifts a lock-out."""
+    """A new hash also ends the account's open console sessions and clears its log-in back-off."""
     actor = _supervisor(db, actor_id)
     target = _target(db, operator_id)
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"密码至少要 {MIN_PASSWORD} 个字符")
     target.password_hash = generate_password_hash(password, method="scrypt")
-    target.failed_logins, target.locked_until = 0, None
+    throttle.clear(db, target.username)
     audit(db, actor.username, "password_reset", now, username=target.username)
     return target
 

@@ -116,10 +116,20 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """A console log-in counter for one hashed account name or one source address
+    (see ivr/console/throttle.py); rows for names nobody has are kept exactly like real ones."""
+
+    __tablename__ = "login_throttles"
+    key: Mapped[str] = mapped_column(String(72), primary_key=True)  # "account:" or "source:" + sha256
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    wait_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refused: Mapped[int] = mapped_column(Integer, default=0)  # refused during the current wait
+    last_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # last attempt let through
 
 
 class AuditEntry(Base):

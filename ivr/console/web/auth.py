@@ -2,25 +2,30 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from ivr.console.accounts import audit, authenticate
-from ivr.console.web.db import console_now, db_session
+from ivr.console.throttle import ThrottlePolicy
+from ivr.console.web.db import console_now, db_session, runtime
 from ivr.console.web.forms import LoginForm
 from ivr.console.web.guards import current_operator
 from ivr.console.web.identity import ConsoleUser, sign_in, sign_out
-from ivr.db.models import Operator
-from ivr.timeutil import to_db
 
 WRONG = "用户名或密码错误。"
-DISABLED = "此账户已停用，请联系主管。"
+# One answer for a wrong password, an unknown name, a disabled account and a refused attempt:
+# the wait comes from counters kept alike for every name, so it tells nothing either.
+WAIT = "用户名或密码错误，或尝试次数过多。请 {wait}后再试。"
+
+
+def failure_message(wait_seconds: int) -> str:
+    if wait_seconds <= 0:
+        return WRONG
+    wait = f"{wait_seconds} 秒" if wait_seconds < 60 else f"{math.ceil(wait_seconds / 60)} 分钟"
+    return WAIT.format(wait=wait)
 
 
 def safe_next(target: str | None) -> str:
@@ -34,28 +39,19 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _minutes_locked(db: Session, username: str, now: datetime) -> int:
-    until = db.execute(select(Operator.locked_until).where(Operator.username == username)).scalar_one_or_none()
-    return max(1, math.ceil((until - to_db(now)).total_seconds() / 60)) if until else 1
-
-
 def login() -> str | Response:
     target = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(target)
     form = LoginForm()
     if form.validate_on_submit():
-        username = form.username.data.strip().lower()
-        now = console_now()
-        with db_session() as db:
-            result = authenticate(db, username, form.password.data, now)
-            user = ConsoleUser.from_operator(result.operator) if result.operator else None
-            minutes = _minutes_locked(db, username, now) if result.reason == "locked" else 0
-        if user is not None:
-            sign_in(user)
+        rt = runtime()
+        result = authenticate(rt.sessions, form.username.data, form.password.data, request.remote_addr,
+                              console_now(), ThrottlePolicy.from_settings(rt.settings))
+        if result.operator is not None:
+            sign_in(ConsoleUser.from_operator(result.operator))
             return redirect(target)
-        flash({"locked": f"登录失败次数过多，账户已锁定。请 {minutes} 分钟后再试。",
-               "disabled": DISABLED}.get(result.reason, WRONG), "error")
+        flash(failure_message(result.wait_seconds), "error")
     return render_template("console/login.html", form=form, next=request.args.get("next"))
 
 

@@ -9,14 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from ivr.console import account_admin
+from ivr.console import account_admin, throttle
 from ivr.console.accounts import AccountError
 from ivr.console.web.db import console_now, db_session
 from ivr.console.web.forms import AccountChangeForm, NewAccountForm, PasswordResetForm
 from ivr.console.web.guards import current_operator, supervisor_required
 from ivr.console.web.identity import ConsoleUser, sign_in
 from ivr.db.models import AuditEntry, Operator
-from ivr.timeutil import to_db
 
 AUDIT_PAGE_SIZE = 50
 
@@ -28,11 +27,11 @@ def _row_forms(operator: Operator) -> dict[str, object]:
 
 
 def _accounts_page(new_form: NewAccountForm, status: int = 200) -> tuple[str, int]:
+    now = console_now()
     with db_session(read_only=True) as db:
         operators = list(db.execute(select(Operator).order_by(Operator.username)).scalars())
-    now = to_db(console_now())
-    rows = [{"operator": op, "locked": bool(op.locked_until and op.locked_until > now), "forms": _row_forms(op)}
-            for op in operators]
+        waits = {op.id: throttle.account_wait(db, op.username, now) for op in operators}
+    rows = [{"operator": op, "wait": waits[op.id], "forms": _row_forms(op)} for op in operators]
     return render_template("console/accounts.html", rows=rows, new_form=new_form,
                            me=current_operator()), status
 
