@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from hotline_harness import BASE_URL, heard
+from ivr.privacy import safe_formatter
 from ivr.telephony.twilio_webhooks import GUARD_CATCHES
 
 FUZZED_REQUESTS = 10_000
@@ -79,11 +80,8 @@ def test_ten_thousand_fuzzed_signed_webhooks(make_hotline) -> None:
     sids = [hotline.call(phone).call_sid for phone in callers] + ["CA" + "e" * 32]
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
+    handler.setFormatter(safe_formatter())  # the service's own log format, as configure_logging sets it
     root = logging.getLogger()
-    for existing in root.handlers:  # the project's own formatter and filters, as in production
-        handler.setFormatter(existing.formatter or handler.formatter)
-        for log_filter in existing.filters:
-            handler.addFilter(log_filter)
     root.addHandler(handler)
     before = sum(GUARD_CATCHES.values())
     statuses: dict[int, int] = {}
