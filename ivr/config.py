@@ -29,6 +29,14 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    """A whole number of things (0 allowed): a negative one is a typo, not a wish."""
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name) or allowed[0]
     if raw not in allowed:
@@ -89,6 +97,7 @@ class Settings:
     callback_claim_minutes: int = 20  # an unfinished claim is released after this long
     callback_ring_seconds: int = 25
     sms_reminder_minutes: int = 0  # 0: no reminder before a callback slot
+    proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -181,4 +190,5 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         callback_claim_minutes=_int(env, "CALLBACK_CLAIM_MINUTES", 20),
         callback_ring_seconds=_int(env, "CALLBACK_RING_SECONDS", 25),
         sms_reminder_minutes=_int(env, "SMS_REMINDER_MINUTES", 0),
+        proxy_hops=_count(env, "PROXY_HOPS", 0),
     )
