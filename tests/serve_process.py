@@ -27,8 +27,9 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> "ServeProcess":
+        # Its own process group: stop() can then reach workers the master leaves behind.
         self.process = subprocess.Popen([sys.executable, *self.args], cwd=ROOT, env={**os.environ, **self.env},
-                                        stdout=self.log, stderr=subprocess.STDOUT)
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -47,14 +48,20 @@ class ServeProcess:
         return self.log.read().decode(errors="replace")
 
     def stop(self) -> None:
-        """gunicorn's quick shutdown (SIGQUIT): nothing here waits for a graceful one."""
-        if self.process is not None and self.process.poll() is None:
+        """gunicorn's quick shutdown (SIGQUIT); whatever of the group is left after 10 s is killed."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGQUIT)
             try:
-                self.process.wait(20)
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # a worker stuck in its exit, or the master
+        except ProcessLookupError:
+            pass
+        self.process.wait(5)
 
     def __enter__(self) -> "ServeProcess":
         return self.start()
