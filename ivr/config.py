@@ -50,6 +50,14 @@ def _positive(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    """A whole number of things (0 allowed): a negative one is a typo, not a wish."""
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name) or allowed[0]
     if raw not in allowed:
@@ -115,6 +123,10 @@ class Settings:
     sms_reminder_minutes: int = 0  # 0: no reminder before a callback slot
     webhook_budget_seconds: float = 8.0  # a webhook answers within this, whatever fails
     db_wait_seconds: float = 3.0  # the longest a turn waits for a locked or slow database
+    return value
+
+
+    proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -212,4 +224,8 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         sms_reminder_minutes=_int(env, "SMS_REMINDER_MINUTES", 0),
         webhook_budget_seconds=_seconds(env, "WEBHOOK_BUDGET_SECONDS", 8.0),
         db_wait_seconds=_seconds(env, "DB_WAIT_SECONDS", 3.0),
+    return value
+
+
+        proxy_hops=_count(env, "PROXY_HOPS", 0),
     )

@@ -1,6 +1,13 @@
-"""Runs the Flask app under gunicorn (a production WSGI server), one process tree."""
+"""Runs the Flask app under gunicorn (a production WSGI server), one process tree.
+
+gunicorn's threads read each request themselves, so a client that sends its headers or body
+slowly holds a thread: 16 such connections (2 workers × 8 threads) stop the service. In production gunicorn listens on
+127.0.0.1 only and nginx (deploy/nginx/hotline.conf) reads whole requests before passing them
+on; see docs/reliability.md.
+"""
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from flask import Flask
@@ -58,6 +65,28 @@ def _console_line(app: Flask, host: str, port: int) -> str:
     return where + f"  user {login[0]}, password {login[1]}\n"
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def gunicorn_options(host: str, port: int, workers: int) -> dict:
+    """The production options; X-Forwarded-* is left to the app's PROXY_HOPS (ivr/proxy.py)."""
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
+            "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
+            "loglevel": "warning", "forwarded_allow_ips": "", "logger_class": SafeGunicornLogger}
+
+
+def run_gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
+    """Serve `app` until gunicorn is told to stop (SIGTERM/SIGINT)."""
+    if not _is_loopback(host):
+        log.warning("gunicorn listens on %s directly: slow or stalled clients can hold all its threads; "
+                    "in production keep it on 127.0.0.1 behind nginx (deploy/nginx/hotline.conf)", host)
+    _Gunicorn(app, gunicorn_options(host, port, workers)).run()
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     from ivr.web import create_app
     try:
@@ -73,8 +102,5 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
               % (host, port, settings.database_url,
                  "" if (host, port) == ("127.0.0.1", 5000) else f" --url http://{host}:{port}",
                  _console_line(app, host, port)), flush=True)
-    options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 8,
-               "preload_app": True, "post_fork": _post_fork, "timeout": 30, "accesslog": None,
-               "loglevel": "warning", "logger_class": SafeGunicornLogger}
-    _Gunicorn(app, options).run()
+    run_gunicorn(app, host, port, workers)
     return 0

@@ -8,6 +8,7 @@ from flask import Flask, Response, abort, jsonify, send_file
 from ivr.config import Settings
 from ivr.console.web import create_console_blueprint, init_console
 from ivr.db.availability import check_writable
+from ivr.proxy import trust_proxies
 from ivr.runtime import Clock, Runtime, build_runtime
 from ivr.telephony.twilio_webhooks import create_blueprint
 
@@ -20,6 +21,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     rt = runtime or build_runtime(settings, clock)
     app = Flask(__name__)
     app.extensions["hotline"] = rt
+    trust_proxies(app, rt.settings.proxy_hops)
     app.register_blueprint(create_blueprint())
     init_console(app, rt)
     app.register_blueprint(create_console_blueprint())
