@@ -224,8 +224,5 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         sms_reminder_minutes=_int(env, "SMS_REMINDER_MINUTES", 0),
         webhook_budget_seconds=_seconds(env, "WEBHOOK_BUDGET_SECONDS", 8.0),
         db_wait_seconds=_seconds(env, "DB_WAIT_SECONDS", 3.0),
-    return value
-
-
         proxy_hops=_count(env, "PROXY_HOPS", 0),
     )
