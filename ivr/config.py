@@ -123,9 +123,6 @@ class Settings:
     sms_reminder_minutes: int = 0  # 0: no reminder before a callback slot
     webhook_budget_seconds: float = 8.0  # a webhook answers within this, whatever fails
     db_wait_seconds: float = 3.0  # the longest a turn waits for a locked or slow database
-    return value
-
-
     proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
 
     def with_overrides(self, **changes: object) -> "Settings":
