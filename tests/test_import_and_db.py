@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HEADER = "case_no,service,status,updated_at,phone,id_last4,birth_year,detail\n"
 
 
-def _db(tmp_path: Path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def _db(tmp_path: Path, **engine_options):
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}", **engine_options)
     upgrade(engine)
     return engine, session_factory(engine)
 
@@ -178,14 +178,12 @@ def test_writers_queue_and_a_dropped_session_does_not_block_them(tmp_path: Path)
     assert not any(t.is_alive() for t in threads)
 
 
-def test_a_writer_that_cannot_get_its_turn_fails_instead_of_hanging(tmp_path: Path, monkeypatch) -> None:
+def test_a_writer_that_cannot_get_its_turn_fails_instead_of_hanging(tmp_path: Path) -> None:
     import sqlite3
     import threading
 
     import sqlalchemy.exc
-    from ivr.db import schema
-    monkeypatch.setattr(schema, "WRITER_WAIT_SECONDS", 0.5)
-    engine, sessions = _db(tmp_path)
+    engine, sessions = _db(tmp_path, wait_seconds=0.5)
     holder = sessions()
     holder.execute(select(Matter)).all()  # holds the writer queue until closed
     outcome: list[str] = []
