@@ -29,6 +29,10 @@ class UnknownCall(LookupError):
     """A webhook named a CallSid this service never saw start."""
 
 
+class _NotQueued(Exception):
+    """The person step did not lead to the queue (operator hours just ended)."""
+
+
 class NotInQueue(UnknownCall):
     """A queue event for a call whose stored state is not in the queue: it was queued while
     the database was down (or the request is forged); the transport answers without it."""
@@ -136,6 +140,51 @@ class CallService:
                 state = CallState.from_json(row.state)
             state.handoff_reason = reason
             turn = self._jump(db, state, self.engine.flow.person_step, now)
+            row.turn += 1
+            body = render(turn, row.turn)
+            self._store(row, state)
+            row.last_response, row.updated_at = body, to_db(now)
+            return body
+
+    def adopt_queued(self, call_sid: str, caller: str, render: Render) -> bool:
+        """A caller Twilio holds in the queue that the database does not (queued while it was
+        down): record the handoff and put the stored call in the queue, so operators see and can
+        take the caller.  False if that is not possible now (e.g. operator hours just ended)."""
+        try:
+            with self.sessions() as db, db.begin():
+                row = self._load(db, call_sid)
+                now = self.clock()
+                if row is None:
+                    state = CallState(call_sid=call_sid, caller=caller)
+                    row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",
+                                      status="in-progress", started_at=to_db(now), updated_at=to_db(now))
+                else:
+                    state = CallState.from_json(row.state)
+                state.handoff_reason = "system_error"
+                turn = self._jump(db, state, self.engine.flow.person_step, now)
+                step = self.engine.flow.steps.get(state.step)
+                if step is None or not step.enqueue:
+                    raise _NotQueued  # rolls the handoff back
+                db.add(row)
+                row.turn += 1
+                self._store(row, state)
+                row.last_response, row.updated_at = render(turn, row.turn), to_db(now)
+                return True
+        except _NotQueued:
+            return False
+
+    def end_adopted_queue(self, call_sid: str, event: ev.QueueEnded, render: Render) -> str | None:
+        """The end of a queue joined without the database, for a call adopted since: the
+        dialog goes on as after any queue.  None if the call was never adopted."""
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            if row is None:
+                return None
+            state = CallState.from_json(row.state)
+            if not self.engine.accepts(state, event):
+                return None
+            now = self.clock()
+            turn = self._handle(db, state, event, now)
             row.turn += 1
             body = render(turn, row.turn)
             self._store(row, state)

@@ -142,3 +142,27 @@ def test_a_caller_who_hangs_up_while_talking_to_the_operator_closes_the_handoff(
     with cloud.sim.lock:
         caller.hangup()
     assert cloud.handoff().status == "done"
+
+
+def test_a_caller_queued_while_the_database_was_down_can_be_taken_once_it_is_back(cloud: Cloud) -> None:
+    import sqlite3
+    from pathlib import Path
+    hotline = cloud.hotline
+    caller = cloud.call()
+    lock = sqlite3.connect(Path(hotline.settings.database_url.removeprefix("sqlite:///")), isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        with cloud.sim.lock:
+            caller.press("1")  # the apology
+            caller.press("0")  # the queue, without a record
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert caller.state == "queued"
+    hotline.rt.availability.answered()
+    with cloud.sim.lock:
+        caller.wait(35)  # the wait loop reaches the database again: the handoff is recorded
+    taken = cloud.take()
+    assert taken.number == "*********0002"
+    assert caller.dials[-1].targets == [OPERATOR_PHONE] and caller.dials[-1].status == "completed"
+    assert cloud.handoff().status == "done" and hotline.step(caller) == "after_person"

@@ -17,6 +17,7 @@ from hotline_harness import heard
 from ivr.callback_spool import NOTE, CallbackSpool, SpooledCallback
 from ivr.config import SHANGHAI
 from ivr.console.callbacks import worklist
+from ivr.console.waiting import waiting_now
 from ivr.db.models import Booking
 from ivr.telephony.twilio_webhooks import GUARD_CATCHES
 
@@ -73,6 +74,28 @@ def test_a_locked_database_costs_one_bounded_wait_then_a_person_without_it(make_
         ("+8613800000002", "open", NOTE)]
     with hotline.rt.sessions() as db:
         assert [item.note for item in worklist(db, hotline.clock.now())] == [NOTE]
+
+
+def test_a_caller_queued_without_the_database_is_seen_by_operators_once_it_is_back(make_hotline) -> None:
+    hotline = make_hotline(DB_WAIT_SECONDS=str(WAIT))
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    with write_lock_held(hotline):
+        call.press("1")
+        call.press("0")
+        assert call.state == "queued"
+    assert hotline.handoffs() == []
+    hotline.rt.availability.answered()  # as after any other caller's successful turn
+    call.wait(35)  # the next round of the wait loop reaches the database again
+    assert "请稍等" in heard(call)
+    [handoff] = hotline.handoffs()
+    assert (handoff.call_sid, handoff.reason, handoff.status) == (call.call_sid, "system_error", "waiting")
+    with hotline.rt.sessions() as db:
+        assert [w.handoff_id for w in waiting_now(db, hotline.clock.now())] == [handoff.id]
+    assert hotline.step(call) == "queue"
+    call.press("1")  # leaving the queue is the usual way on now: a callback booked in the dialog
+    assert "好的，我们帮您预约回电" in heard(call)
+    assert hotline.rt.spool.pending() == 0 and hotline.handoffs()[0].status != "waiting"
 
 
 def test_every_answer_stays_within_the_budget_while_the_database_is_locked(make_hotline) -> None:

@@ -185,9 +185,19 @@ def create_blueprint() -> Blueprint:
 
         def wait(rt: Runtime, call_sid: str) -> str:
             return rt.calls.side_event(call_sid, ev.QueueWaiting(position, waited), _renderer(rt))
-        # A caller queued while the database was down is unknown to it: they keep waiting.
-        hold = lambda rt, _sid: fallback_twiml.hold(rt, position, waited)  # noqa: E731
-        return _guarded(wait, hold, hold, skip_when_down=True)
+
+        def hold(rt: Runtime, _call_sid: str) -> str:
+            return fallback_twiml.hold(rt, position, waited)
+
+        def adopt(rt: Runtime, call_sid: str) -> str:
+            """Queued while the database was down, which is back: operators get to see them."""
+            try:
+                if rt.calls.adopt_queued(call_sid, _param("From"), _renderer(rt)):
+                    log.warning("call %s: queued without the database; handoff recorded now", call_sid)
+            except Exception as exc:  # noqa: BLE001 - down again: they keep waiting all the same
+                _caught(rt, call_sid, exc)
+            return hold(rt, call_sid)
+        return _guarded(wait, hold, adopt, skip_when_down=True)
 
     @bp.post("/queue/key")
     def queue_key() -> Response:
@@ -208,9 +218,17 @@ def create_blueprint() -> Blueprint:
 
     @bp.post("/recover/queue")
     def queue_done_without_database() -> Response:
-        """End of the queue a caller joined while the database was down: no database needed."""
+        """End of the queue a caller joined while the database was down: as after any queue if
+        the call was adopted since, else a callback kept in the spool (no database needed)."""
         result = _param("QueueResult") or "error"
-        return _guarded(lambda rt, sid: fallback_twiml.queue_ended(rt, sid, _param("From"), result))
+
+        def kept(rt: Runtime, call_sid: str) -> str:
+            return fallback_twiml.queue_ended(rt, call_sid, _param("From"), result)
+
+        def done(rt: Runtime, call_sid: str) -> str:
+            body = rt.calls.end_adopted_queue(call_sid, ev.QueueEnded(result), _renderer(rt))
+            return kept(rt, call_sid) if body is None else body
+        return _guarded(done, kept, skip_when_down=True)
 
     @bp.post("/status")
     def status() -> Response:
