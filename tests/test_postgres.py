@@ -137,3 +137,28 @@ def test_two_workers_send_each_message_once_on_postgres(make_hotline, postgres) 
                                                     hotline.clock.now()), range(2)))
         assert sum(r.sent for r in reports) == 4
         assert sorted(m.to for m in api.messages.values()) == [f"+861380000001{n}" for n in range(4)]
+
+
+def test_a_locked_call_row_costs_one_bounded_wait_on_postgres(make_hotline, postgres) -> None:
+    """Another session holds the call's row lock: the turn gives up after DB_WAIT_SECONDS
+    (lock_timeout inside the webhook's budget), and 0 reaches the queue without waiting again."""
+    import time
+
+    import psycopg
+    hotline = make_hotline(DATABASE_URL=postgres.create_database(), DB_WAIT_SECONDS="1")
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    url = hotline.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as other:
+        other.execute("SELECT 1 FROM call_sessions WHERE call_sid = %s FOR UPDATE", (call.call_sid,))
+        started = time.monotonic()
+        call.press("1")
+        waited = time.monotonic() - started
+        assert 0.9 < waited < 2.0, waited
+        assert call.pending_gather is not None and call.pending_gather.action.endswith("/twilio/recover")
+        started = time.monotonic()
+        call.press("0")
+        assert time.monotonic() - started < 0.5 and call.state == "queued"
+        other.rollback()
+    call.press("1")  # leaves the queue joined without a record: the callback is kept
+    assert hotline.rt.spool.pending() == 1
