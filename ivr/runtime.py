@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -47,11 +47,13 @@ class Runtime:
     clock: Clock
     hearing: Hearing | None = None
     spool: CallbackSpool | None = None
-    availability: DatabaseAvailability = field(default_factory=DatabaseAvailability)
+    availability: DatabaseAvailability | None = None
 
     def __post_init__(self) -> None:
         if self.spool is None:
             self.spool = callback_spool(self.settings)
+        if self.availability is None:
+            self.availability = DatabaseAvailability(self.settings.var_dir / "database-unavailable")
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: bool = True) -> Runtime:
