@@ -64,6 +64,24 @@ class CallService:
         row.state = state.to_json()
         flag_modified(row, "state")  # vars and story were changed in place
 
+    def _answer(self, row: CallSession, state: CallState, turn: Turn, render: Render, now: datetime) -> str:
+        """A new turn: number it, render it, store it with the state as the reply to replay."""
+        row.turn += 1
+        body = render(turn, row.turn)
+        self._store(row, state)
+        row.last_response, row.updated_at = body, to_db(now)
+        return body
+
+    def _load_or_new(self, db: Session, call_sid: str, caller: str, now: datetime) -> tuple[CallSession, CallState]:
+        """The stored call, or a new one for a call the database never saw (it was down)."""
+        row = self._load(db, call_sid)
+        if row is not None:
+            return row, CallState.from_json(row.state)
+        row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",
+                          status="in-progress", started_at=to_db(now), updated_at=to_db(now))
+        db.add(row)
+        return row, CallState(call_sid=call_sid, caller=caller)
+
     def start(self, call_sid: str, caller: str, called: str, render: Render) -> str:
         with self.sessions() as db, db.begin():
             row = self._load(db, call_sid)
@@ -91,12 +109,7 @@ class CallService:
             state = CallState.from_json(row.state)
             if not self.engine.accepts(state, event):
                 return row.last_response
-            turn = self._handle(db, state, event, now)
-            row.turn += 1
-            body = render(turn, row.turn)
-            self._store(row, state)
-            row.last_response, row.updated_at = body, to_db(now)
-            return body
+            return self._answer(row, state, self._handle(db, state, event, now), render, now)
 
     def current_step(self, call_sid: str, token: int) -> tuple[str, str] | None:
         """(grammar, language) of the question the caller is answering, read without a lock:
@@ -129,22 +142,10 @@ class CallService:
     def escalate(self, call_sid: str, caller: str, reason: str, render: Render) -> str:
         """After a system error: take the caller to a person, creating the session if needed."""
         with self.sessions() as db, db.begin():
-            row = self._load(db, call_sid)
             now = self.clock()
-            if row is None:
-                state = CallState(call_sid=call_sid, caller=caller)
-                row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",
-                                  status="in-progress", started_at=to_db(now), updated_at=to_db(now))
-                db.add(row)
-            else:
-                state = CallState.from_json(row.state)
+            row, state = self._load_or_new(db, call_sid, caller, now)
             state.handoff_reason = reason
-            turn = self._jump(db, state, self.engine.flow.person_step, now)
-            row.turn += 1
-            body = render(turn, row.turn)
-            self._store(row, state)
-            row.last_response, row.updated_at = body, to_db(now)
-            return body
+            return self._answer(row, state, self._jump(db, state, self.engine.flow.person_step, now), render, now)
 
     def adopt_queued(self, call_sid: str, caller: str, render: Render) -> bool:
         """A caller Twilio holds in the queue that the database does not (queued while it was
@@ -152,23 +153,14 @@ class CallService:
         take the caller.  False if that is not possible now (e.g. operator hours just ended)."""
         try:
             with self.sessions() as db, db.begin():
-                row = self._load(db, call_sid)
                 now = self.clock()
-                if row is None:
-                    state = CallState(call_sid=call_sid, caller=caller)
-                    row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",
-                                      status="in-progress", started_at=to_db(now), updated_at=to_db(now))
-                else:
-                    state = CallState.from_json(row.state)
+                row, state = self._load_or_new(db, call_sid, caller, now)
                 state.handoff_reason = "system_error"
                 turn = self._jump(db, state, self.engine.flow.person_step, now)
                 step = self.engine.flow.steps.get(state.step)
                 if step is None or not step.enqueue:
-                    raise _NotQueued  # rolls the handoff back
-                db.add(row)
-                row.turn += 1
-                self._store(row, state)
-                row.last_response, row.updated_at = render(turn, row.turn), to_db(now)
+                    raise _NotQueued  # rolls the handoff (and a new row) back
+                self._answer(row, state, turn, render, now)
                 return True
         except _NotQueued:
             return False
@@ -184,12 +176,7 @@ class CallService:
             if not self.engine.accepts(state, event):
                 return None
             now = self.clock()
-            turn = self._handle(db, state, event, now)
-            row.turn += 1
-            body = render(turn, row.turn)
-            self._store(row, state)
-            row.last_response, row.updated_at = body, to_db(now)
-            return body
+            return self._answer(row, state, self._handle(db, state, event, now), render, now)
 
     def restart(self, call_sid: str, caller: str, render: Render, step_id: str = "main_menu") -> str:
         """Go on with the dialog at `step_id`, keeping the call story: the main menu after a
@@ -200,12 +187,7 @@ class CallService:
             if row is None:
                 raise UnknownCall(call_sid)
             state = CallState.from_json(row.state)
-            turn = self._jump(db, state, step_id, now)
-            row.turn += 1
-            body = render(turn, row.turn)
-            self._store(row, state)
-            row.last_response, row.updated_at = body, to_db(now)
-            return body
+            return self._answer(row, state, self._jump(db, state, step_id, now), render, now)
 
     def end(self, call_sid: str, status: str, duration: int | None) -> None:
         with self.sessions() as db, db.begin():
