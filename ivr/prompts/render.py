@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 import sys
 import tempfile
@@ -20,16 +21,18 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .audio import atomic_write_bytes, to_telephone_wav
+from . import pace
+from .audio import atomic_write_bytes, read_telephone_wav, to_telephone_wav
 
 __all__ = ["FORMAT_VERSION", "PromptRenderer", "RenderError"]
 
 # Bump when the audio pipeline changes (worker, filter, encoding) so old
 # cache entries are no longer used.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 _WORKER = Path(__file__).with_name("render_worker.py")
 _KEY_CHARS = 24
+log = logging.getLogger(__name__)
 
 # available() answers, shared by all renderers in the process: (python, voice) → bool.
 _AVAILABLE: dict[tuple[str, str], bool] = {}
@@ -51,6 +54,7 @@ class PromptRenderer:
         *,
         timeout_s: float = 30.0,
         python: str | None = None,
+        tries: int = 3,
     ) -> None:
         if not 80 <= rate_wpm <= 450:  # espeak-ng's accepted range
             raise ValueError(f"rate_wpm must be 80..450, got {rate_wpm}")
@@ -59,6 +63,7 @@ class PromptRenderer:
         self.rate_wpm = rate_wpm
         self.timeout_s = timeout_s
         self.python = python or sys.executable
+        self.tries = max(1, tries)  # renders at an implausible speed are tried again
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -113,7 +118,7 @@ class PromptRenderer:
             return wav
         with self._lock_for(key):
             if not wav.exists():  # another thread may have finished meanwhile
-                self._render_uncached(key, wav)
+                self._render_uncached(key, text, wav)
         return wav
 
     def render_many(self, texts: Iterable[str], workers: int = 2) -> dict[str, Path]:
@@ -131,17 +136,34 @@ class PromptRenderer:
         with self._locks_guard:
             return self._key_locks.setdefault(key, threading.Lock())
 
-    def _render_uncached(self, key: str, wav: Path) -> None:
+    def _render_uncached(self, key: str, text: str, wav: Path) -> None:
+        """Render, check the speed, and only then write the cache entry.
+
+        A render whose length does not fit its text at our rate (pace.bounds) is discarded
+        and tried again, up to self.tries times; then RenderError, so nothing wrong is cached.
+        """
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".render-") as tmp:
-            pcm = Path(tmp) / "pcm.wav"
-            report = self._run_worker(
-                [str(self.txt_path(key)), str(pcm), self.voice, str(self.rate_wpm)],
-                self.timeout_s,
-            )
-            if not report.get("ok"):
-                raise RenderError(f"render failed for {key}: {report.get('error')}")
-            to_telephone_wav(pcm, wav)
+        low, high = pace.bounds(text, self.rate_wpm)
+        for attempt in range(1, self.tries + 1):
+            with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".render-") as tmp:
+                pcm = Path(tmp) / "pcm.wav"
+                report = self._run_worker(
+                    [str(self.txt_path(key)), str(pcm), self.voice, str(self.rate_wpm)],
+                    self.timeout_s,
+                )
+                if not report.get("ok"):
+                    raise RenderError(f"render failed for {key}: {report.get('error')}")
+                _tag, _channels, rate, frames = read_telephone_wav(pcm)
+                seconds = frames / rate
+                if low <= seconds <= high:
+                    to_telephone_wav(pcm, wav)
+                    return
+            log.warning("prompt %s try %d/%d: %.2f s of audio, expected %.2f-%.2f s for %d "
+                        "characters at %d wpm; discarded", key, attempt, self.tries, seconds,
+                        low, high, pace.spoken_units(text), self.rate_wpm)
+        log.error("prompt %s: no render at a plausible speed in %d tries; not cached",
+                  key, self.tries)
+        raise RenderError(f"render of {key} was never at {self.rate_wpm} wpm in {self.tries} tries")
 
     def _run_worker(self, args: list[str], timeout_s: float) -> dict:
         # -I: ignore PYTHONPATH/user site and don't put ivr/prompts on sys.path,

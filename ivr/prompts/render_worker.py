@@ -15,6 +15,7 @@ Both print one JSON line on stdout; exit status 0 means success.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import sys
 import tempfile
@@ -55,6 +56,35 @@ def pick_voice(voices: list[Any], wanted: str) -> str:
     raise LookupError(f"no espeak-ng voice for {wanted!r}")
 
 
+def apply_settings(voice_id: str, rate: int) -> int:
+    """Apply voice, rate and volume to espeak-ng and return the rate it now uses.
+
+    Why not engine.setProperty(): in pyttsx3 2.99 those calls only queue; runAndWait() then
+    hands them to espeak-ng's own command thread (asynchronous in RETRIEVAL mode) and at once
+    runs endLoop(), which calls espeak_Cancel() whenever that thread is still busy.
+    Cancel drops every queued command, so when the thread had applied the driver's own
+    initial rate (200 wpm) but not ours yet, the prompt came out at 200 wpm. Here the
+    settings are queued directly and espeak_Synchronize() waits until the thread has
+    applied them, so nothing is pending when pyttsx3 cancels.
+    """
+    from pyttsx3.drivers import _espeak
+
+    _espeak.Synchronize()  # the driver's own initial settings, queued by pyttsx3.init()
+    if _espeak.SetVoiceByName(voice_id.encode("utf-8")) != 0:
+        raise RuntimeError(f"espeak-ng refused voice {voice_id!r}")
+    for parameter, value in ((_espeak.RATE, rate), (_espeak.VOLUME, 100)):
+        if _espeak.SetParameter(parameter, value, 0) != 0:
+            raise RuntimeError(f"espeak-ng refused parameter {parameter}={value}")
+    _espeak.Synchronize()
+    # pyttsx3 binds espeak_GetParameter without its `current` argument; bind it fully.
+    get_parameter = _espeak.dll.espeak_GetParameter
+    get_parameter.argtypes, get_parameter.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    applied = int(get_parameter(_espeak.RATE, 1))
+    if applied != rate:
+        raise RuntimeError(f"espeak-ng is at {applied} wpm after setting {rate} wpm")
+    return applied
+
+
 def synthesize(text: str, out_wav: Path, voice: str, rate: int) -> dict[str, Any]:
     """Render text to a PCM WAV through pyttsx3's espeak driver."""
     # pyttsx3 prints "Audio saved to ..." on stdout; keep stdout for our JSON.
@@ -65,9 +95,7 @@ def synthesize(text: str, out_wav: Path, voice: str, rate: int) -> dict[str, Any
         voice_id = pick_voice(engine.getProperty("voices"), voice)
         # Note: the driver's getProperty("voice") keeps reporting the default
         # voice after this (espeak_GetCurrentVoice quirk); synthesis does use it.
-        engine.setProperty("voice", voice_id)
-        engine.setProperty("rate", int(rate))
-        engine.setProperty("volume", 1.0)
+        wpm = apply_settings(voice_id, int(rate))
         # pyttsx3 2.99's espeak driver can leave runAndWait() before espeak's own thread has
         # finished a long sentence; the file is written when the utterance finishes, so wait
         # for that notification rather than for the loop.
@@ -82,7 +110,7 @@ def synthesize(text: str, out_wav: Path, voice: str, rate: int) -> dict[str, Any
         frames, framerate = w.getnframes(), w.getframerate()
     if frames == 0:
         raise RuntimeError("espeak-ng produced no audio")
-    return {"voice_id": voice_id, "frames": frames, "rate": framerate}
+    return {"voice_id": voice_id, "frames": frames, "rate": framerate, "wpm": wpm}
 
 
 def main(argv: list[str]) -> int:
