@@ -120,6 +120,20 @@ def test_recording_never_available_is_heard_as_no_input(make_hotline) -> None:
     assert "我没有听到您的回答" in heard(call)
 
 
+def test_a_slow_recording_cannot_use_up_the_webhook_budget(make_hotline) -> None:
+    """Fetching waits at most what the budget leaves after the turn's database wait."""
+    import time
+    hotline = make_hotline(speech=True, RECORDING_DEADLINE_SECONDS="10", WEBHOOK_BUDGET_SECONDS="2",
+                           DB_WAIT_SECONDS="1")
+    hotline.recordings.not_ready_fetches = 1000
+    hotline.remember_language("+8613800000002")
+    call = hotline.call()
+    started = time.monotonic()
+    hotline.say(call, "预约回电")
+    assert time.monotonic() - started < 2.0
+    assert hotline.step(call) == "main_menu" and "我没有听到您的回答" in heard(call)
+
+
 def test_recordings_are_only_fetched_from_allowed_hosts(make_hotline) -> None:
     hotline = make_hotline(speech=True, RECORDING_HOSTS="api.twilio.com")
     hotline.remember_language("+8613800000002")
