@@ -1,12 +1,13 @@
-"""One call turn = one database transaction: load state, run the engine, store state and reply.
-
-The stored reply makes retried webhooks safe: the same turn gets the same answer and no side
-effect (such as a booking) happens twice.
+"""One call turn = one database transaction: load the call's state, run the engine, store the
+state.  The service returns the engine's Turn; what a transport keeps with each turn (the
+webhook adapter: turn numbers and the reply to repeat to a retried request, see
+ivr.telephony.replay) it keeps through a `Keeper` called inside the same transaction, so a
+retried request and its side effects (a booking) can never run twice.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Generic, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +23,11 @@ from ivr.engine.state import CallState
 from ivr.service_rules import PolicySource
 from ivr.timeutil import to_db
 
-Render = Callable[[Turn, int], str]
+Answer = TypeVar("Answer")
 
 
 class UnknownCall(LookupError):
-    """A webhook named a CallSid this service never saw start."""
+    """A request named a call this service never saw start."""
 
 
 class _NotQueued(Exception):
@@ -36,6 +37,32 @@ class _NotQueued(Exception):
 class NotInQueue(UnknownCall):
     """A queue event for a call whose stored state is not in the queue: it was queued while
     the database was down (or the request is forged); the transport answers without it."""
+
+
+class Keeper(Protocol[Answer]):
+    """A transport's part of each turn, inside the turn's transaction."""
+
+    def replay(self, row: CallSession) -> Answer | None:
+        """The answer already given to this request (a retry), or None to run the turn."""
+
+    def answer(self, row: CallSession, turn: Turn) -> Answer:
+        """The transport's answer for a new turn; may store what a retry must get back."""
+
+    def unchanged(self, row: CallSession) -> Answer:
+        """The answer to an event the current step does not wait for (late or forged)."""
+
+
+class Turns(Generic[Answer]):
+    """A transport that keeps nothing: answers are the engine's Turns."""
+
+    def replay(self, row: CallSession) -> None:
+        return None
+
+    def answer(self, row: CallSession, turn: Turn) -> Turn:
+        return turn
+
+    def unchanged(self, row: CallSession) -> Turn:
+        raise NotInQueue(row.call_sid)
 
 
 class CallService:
@@ -59,18 +86,17 @@ class CallService:
             query = query.with_for_update()
         return db.execute(query).scalar_one_or_none()
 
+    def _load_known(self, db: Session, call_sid: str) -> CallSession:
+        row = self._load(db, call_sid)
+        if row is None:
+            raise UnknownCall(call_sid)
+        return row
+
     @staticmethod
-    def _store(row: CallSession, state: CallState) -> None:
+    def _store(row: CallSession, state: CallState, now: datetime) -> None:
         row.state = state.to_json()
         flag_modified(row, "state")  # vars and story were changed in place
-
-    def _answer(self, row: CallSession, state: CallState, turn: Turn, render: Render, now: datetime) -> str:
-        """A new turn: number it, render it, store it with the state as the reply to replay."""
-        row.turn += 1
-        body = render(turn, row.turn)
-        self._store(row, state)
-        row.last_response, row.updated_at = body, to_db(now)
-        return body
+        row.updated_at = to_db(now)
 
     def _load_or_new(self, db: Session, call_sid: str, caller: str, now: datetime) -> tuple[CallSession, CallState]:
         """The stored call, or a new one for a call the database never saw (it was down)."""
@@ -82,75 +108,78 @@ class CallService:
         db.add(row)
         return row, CallState(call_sid=call_sid, caller=caller)
 
-    def start(self, call_sid: str, caller: str, called: str, render: Render) -> str:
+    def start(self, call_sid: str, caller: str, called: str, keeper: Keeper[Answer]) -> Answer:
         with self.sessions() as db, db.begin():
             row = self._load(db, call_sid)
-            if row is not None:
-                return row.last_response  # Twilio retried the first request
             now = self.clock()
+            if row is not None:  # the first request again (a retry)
+                state = CallState.from_json(row.state)
+                again = keeper.replay(row)
+                return again if again is not None else keeper.answer(row, self._jump(db, state, state.step, now))
             state = CallState(call_sid=call_sid, caller=caller)
             turn = self._handle(db, state, ev.CallStarted(caller, called), now)
-            body = render(turn, 1)
-            db.add(CallSession(call_sid=call_sid, caller=caller, state=state.to_json(), turn=1,
-                               last_response=body, status="in-progress", started_at=to_db(now),
-                               updated_at=to_db(now)))
-            return body
+            row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",
+                              status="in-progress", started_at=to_db(now), updated_at=to_db(now))
+            db.add(row)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
 
-    def turn(self, call_sid: str, token: int, event: ev.Event, render: Render) -> str:
-        """Answer the caller's input for turn `token`; an old or repeated token, or an event the
-        current step does not wait for (keys while queued), gets the stored reply."""
+    def handle(self, call_sid: str, event: ev.Event, keeper: Keeper[Answer]) -> Answer:
+        """The caller's answer, or the end of the queue; an event the current step does not
+        wait for (keys while queued) changes nothing."""
         with self.sessions() as db, db.begin():
-            row = self._load(db, call_sid)
-            if row is None:
-                raise UnknownCall(call_sid)
-            if token != row.turn:
-                return row.last_response
-            now = self.clock()
+            row = self._load_known(db, call_sid)
+            again = keeper.replay(row)
+            if again is not None:
+                return again
             state = CallState.from_json(row.state)
             if not self.engine.accepts(state, event):
-                return row.last_response
-            return self._answer(row, state, self._handle(db, state, event, now), render, now)
+                return keeper.unchanged(row)
+            now = self.clock()
+            turn = self._handle(db, state, event, now)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
 
-    def current_step(self, call_sid: str, token: int) -> tuple[str, str] | None:
+    def current_step(self, call_sid: str, keeper: Keeper[Answer]) -> tuple[str, str] | None:
         """(grammar, language) of the question the caller is answering, read without a lock:
         recognition runs before the turn's transaction so it never holds the database."""
         with self.sessions() as db:
             row = db.get(CallSession, call_sid)
-            if row is None or token != row.turn:
+            if row is None or keeper.replay(row) is not None:
                 return None
             state = CallState.from_json(row.state)
         step = self.engine.flow.steps.get(state.step)
         grammar = "confirm" if state.vars.get("pending") else (step.grammar if step else None)
         return (grammar, state.language) if grammar else None
 
-    def side_event(self, call_sid: str, event: ev.Event, render: Render) -> str:
-        """Queue wait-loop events: they change state but not the turn, so the Enqueue action's
-        turn number stays valid."""
+    def queue_event(self, call_sid: str, event: ev.Event, keeper: Keeper[Answer]) -> Answer:
+        """The queue's wait loop: changes state, but a transport's turn stays the same (the
+        webhook adapter's Enqueue action keeps its turn number).  NotInQueue if the stored call
+        is not queued."""
         with self.sessions() as db, db.begin():
-            row = self._load(db, call_sid)
-            if row is None:
-                raise UnknownCall(call_sid)
+            row = self._load_known(db, call_sid)
             state = CallState.from_json(row.state)
             if not self.engine.accepts(state, event):
                 raise NotInQueue(call_sid)
             now = self.clock()
             turn = self._handle(db, state, event, now)
-            self._store(row, state)
-            row.updated_at = to_db(now)
-            return render(turn, row.turn)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
 
-    def escalate(self, call_sid: str, caller: str, reason: str, render: Render) -> str:
+    def escalate(self, call_sid: str, caller: str, reason: str, keeper: Keeper[Answer]) -> Answer:
         """After a system error: take the caller to a person, creating the session if needed."""
         with self.sessions() as db, db.begin():
             now = self.clock()
             row, state = self._load_or_new(db, call_sid, caller, now)
             state.handoff_reason = reason
-            return self._answer(row, state, self._jump(db, state, self.engine.flow.person_step, now), render, now)
+            turn = self._jump(db, state, self.engine.flow.person_step, now)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
 
-    def adopt_queued(self, call_sid: str, caller: str, render: Render) -> bool:
-        """A caller Twilio holds in the queue that the database does not (queued while it was
-        down): record the handoff and put the stored call in the queue, so operators see and can
-        take the caller.  False if that is not possible now (e.g. operator hours just ended)."""
+    def adopt_queued(self, call_sid: str, caller: str, keeper: Keeper[Answer]) -> bool:
+        """A caller the telephony holds in the queue that the database does not (queued while
+        it was down): record the handoff and put the stored call in the queue, so operators see
+        and can take the caller.  False if that is not possible now (operator hours just ended)."""
         try:
             with self.sessions() as db, db.begin():
                 now = self.clock()
@@ -160,12 +189,13 @@ class CallService:
                 step = self.engine.flow.steps.get(state.step)
                 if step is None or not step.enqueue:
                     raise _NotQueued  # rolls the handoff (and a new row) back
-                self._answer(row, state, turn, render, now)
+                self._store(row, state, now)
+                keeper.answer(row, turn)
                 return True
         except _NotQueued:
             return False
 
-    def end_adopted_queue(self, call_sid: str, event: ev.QueueEnded, render: Render) -> str | None:
+    def end_adopted_queue(self, call_sid: str, event: ev.QueueEnded, keeper: Keeper[Answer]) -> Answer | None:
         """The end of a queue joined without the database, for a call adopted since: the
         dialog goes on as after any queue.  None if the call was never adopted."""
         with self.sessions() as db, db.begin():
@@ -176,18 +206,20 @@ class CallService:
             if not self.engine.accepts(state, event):
                 return None
             now = self.clock()
-            return self._answer(row, state, self._handle(db, state, event, now), render, now)
+            turn = self._handle(db, state, event, now)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
 
-    def restart(self, call_sid: str, caller: str, render: Render, step_id: str = "main_menu") -> str:
+    def restart(self, call_sid: str, keeper: Keeper[Answer], step_id: str = "main_menu") -> Answer:
         """Go on with the dialog at `step_id`, keeping the call story: the main menu after a
         system error, the "anything else?" step after talking to a person."""
         with self.sessions() as db, db.begin():
-            row = self._load(db, call_sid)
+            row = self._load_known(db, call_sid)
             now = self.clock()
-            if row is None:
-                raise UnknownCall(call_sid)
             state = CallState.from_json(row.state)
-            return self._answer(row, state, self._jump(db, state, step_id, now), render, now)
+            turn = self._jump(db, state, step_id, now)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
 
     def end(self, call_sid: str, status: str, duration: int | None) -> None:
         with self.sessions() as db, db.begin():
@@ -198,6 +230,6 @@ class CallService:
             state = CallState.from_json(row.state)
             self._handle(db, state, ev.CallEnded(status, duration), now)
             close_handoffs_at_call_end(db, call_sid, now)
-            self._store(row, state)
+            self._store(row, state, now)
             row.status, row.ended_at = status, to_db(now)
-            row.duration_seconds, row.updated_at = duration, to_db(now)
+            row.duration_seconds = duration

@@ -13,7 +13,7 @@ import pytest
 from hotline_harness import Hotline, heard
 from ivr.engine.events import SpeechHeard
 from ivr.nlu.matcher import Understanding
-from ivr.telephony.twiml import TurnUrls, render_turn
+from ivr.calls import Turns
 
 
 @dataclass
@@ -122,15 +122,9 @@ def hear_directly(hotline: Hotline, call, intent: str, **slots: str) -> str:
     """Speech handed straight to the engine at the call's current turn, for a question no call
     path records at. The simulator does not see this turn: drive the call no further."""
     rt = hotline.rt
-    words: list[str] = []
-
-    def render(result, number):
-        words.extend(rt.store.audible(item).text for item in result.speech)
-        return render_turn(result, rt.store, TurnUrls(rt.settings.public_base_url, number))
-
-    rt.calls.turn(call.call_sid, hotline.turn(call), SpeechHeard(text="…", intent=intent, score=0.9,
-                                                                band="accept", slots=slots), render)
-    return "".join(words)
+    turn = rt.calls.handle(call.call_sid, SpeechHeard(text="…", intent=intent, score=0.9, band="accept",
+                                                      slots=slots), Turns())
+    return "".join(rt.store.audible(item).text for item in turn.speech)
 
 
 def test_callback_slot_by_day_and_half_day(hotline) -> None:

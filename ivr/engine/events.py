@@ -49,7 +49,7 @@ class QueueKeyPressed:
 
 @dataclass(frozen=True)
 class QueueEnded:
-    """Twilio's QueueResult: bridged, queue-full, leave, hangup, error, system-error, redirected."""
+    """How a wait in the queue ended: bridged, left, hung_up, taken (by an operator), failed."""
 
     result: str
 

@@ -424,22 +424,22 @@ class _Run:
             self.say(["queue_still_waiting"], self.step)
             self.wait = Hold(leave_key="1", timeout=self.policy.queue_announce_seconds)
 
-    def queue_ended(self, result: str) -> None:
+    def queue_ended(self, outcome: str) -> None:
+        """outcome: bridged (talked to a person), left (the caller pressed 1, or the service
+        ended the wait), hung_up, taken (an operator took the call elsewhere), failed."""
         step = self.step
-        self.state.note("queue_result", result=result)
-        if result == "hangup":
+        self.state.note("queue_result", result=outcome)
+        if outcome == "hung_up":
             self.state.ended = True
             self.repo.end_handoff(self.state.call_sid, "hung_up", self.now)
             self.wait = Nothing()
             return
-        if result == "redirected":  # an operator took the call: Twilio ignores this answer
+        if outcome == "taken":  # the telephony moves the call to the operator
             self.wait = Nothing()
             return
-        if result == "leave":
+        if outcome == "left":
             outcome = "timeout" if self.state.vars.get("queue_leave") == "timeout" else "left"
-        elif result == "bridged":
-            outcome = "bridged"
-        else:  # queue-full, error, system-error
+        elif outcome != "bridged":
             outcome = "full"
         if outcome != "bridged":
             self.repo.end_handoff(self.state.call_sid, "left", self.now)

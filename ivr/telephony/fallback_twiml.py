@@ -96,11 +96,11 @@ def hold_key(rt: Runtime, keys: str | None) -> str:
     return str(response.to_xml())
 
 
-def queue_ended(rt: Runtime, call_sid: str, caller: str, result: str) -> str:
-    """Leaving the queue with no database: hang-up ends it, back from a person is the apology's
-    way on, anything else is a kept callback."""
-    if result in ("hangup", "redirected"):
+def queue_ended(rt: Runtime, call_sid: str, caller: str, outcome: str) -> str:
+    """Leaving the queue with no database (outcome as in ivr.engine.events.QueueEnded): a
+    hang-up ends it, back from a person is the apology's way on, anything else is a kept callback."""
+    if outcome in ("hung_up", "taken"):
         return str(VoiceResponse().to_xml())
-    if result == "bridged":
+    if outcome == "bridged":
         return apology(rt)
-    return promise_callback(rt, call_sid, caller, f"queue_{result or 'error'}", "error_callback_noted")
+    return promise_callback(rt, call_sid, caller, f"queue_{outcome}", "error_callback_noted")

@@ -19,7 +19,8 @@ from ivr.console.callbacks import attempt_status
 from ivr.db.models import Booking, CallbackAttempt, Handoff, Operator
 from ivr.engine.actions import Prompt
 from ivr.runtime import Runtime
-from ivr.telephony.request_values import bounded_int, text_value
+from ivr.telephony.replay import WebhookReplies
+from ivr.telephony.request_values import bounded_int
 from ivr.telephony.twiml import add_speech
 from ivr.timeutil import to_db
 
@@ -54,7 +55,7 @@ def add_operator_routes(bp: Blueprint, guarded: Callable, renderer: Callable) ->
                 phone = _operator_phone(db, handoff.taken_by if handoff else None)
             if handoff is None or handoff.call_sid != call_sid or not phone:
                 log.error("call %s: connect for an unknown handoff or operator", call_sid)
-                return rt.calls.restart(call_sid, _param_from(), renderer(rt), "connecting")
+                return rt.calls.restart(call_sid, WebhookReplies(renderer(rt)), "connecting")
             _speech(rt, response, "connecting")
             _dial(rt, response, phone, f"/twilio/console/connected?handoff={handoff.id}")
             return str(response.to_xml())
@@ -74,7 +75,7 @@ def add_operator_routes(bp: Blueprint, guarded: Callable, renderer: Callable) ->
                         log.warning("call %s: operator %s did not answer", call_sid, handoff.taken_by)
                         handoff.status, handoff.taken_by, handoff.taken_at = "waiting", None, None
             step = "after_person" if answered else "connecting"
-            return rt.calls.restart(call_sid, _param_from(), renderer(rt), step)
+            return rt.calls.restart(call_sid, WebhookReplies(renderer(rt)), step)
         return guarded(connected)
 
     @bp.post("/callback/answered")
@@ -133,9 +134,6 @@ def add_operator_routes(bp: Blueprint, guarded: Callable, renderer: Callable) ->
 def _operator_phone(db: Session, username: str | None) -> str | None:
     return db.execute(select(Operator.phone).where(Operator.username == (username or ""))).scalar_one_or_none()
 
-
-def _param_from() -> str:
-    return text_value(request.form, "From")
 
 
 def _attempt(rt: Runtime, call_sid: str) -> tuple[CallbackAttempt | None, Booking | None]:

@@ -37,3 +37,12 @@ def keys_value(raw: str | None) -> str | None:
 def turn_token(raw: str | None) -> int:
     """The turn a webhook answers; missing or malformed means stale, never "any turn"."""
     return bounded_int(raw, STALE_TURN)
+
+
+# Twilio's QueueResult → what the dialog knows of how a wait in the queue ended.
+QUEUE_OUTCOMES = {"bridged": "bridged", "leave": "left", "hangup": "hung_up", "redirected": "taken"}
+
+
+def queue_outcome(result: str) -> str:
+    """queue-full, error, system-error and anything unknown: the queue failed the caller."""
+    return QUEUE_OUTCOMES.get(result, "failed")

@@ -24,7 +24,8 @@ from ivr.runtime import Runtime
 from ivr.telephony import fallback_twiml
 from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
-from ivr.telephony.request_values import MAX_URL, bounded_int, keys_value, text_value, turn_token
+from ivr.telephony.replay import Render, WebhookReplies
+from ivr.telephony.request_values import MAX_URL, bounded_int, keys_value, queue_outcome, text_value, turn_token
 from ivr.telephony.twiml import Listening, TurnUrls, render_turn
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _number(name: str, default: int) -> int:
     return bounded_int(request.form.get(name), default)
 
 
-def _renderer(rt: Runtime) -> Callable[[Turn, int], str]:
+def _renderer(rt: Runtime) -> Render:
     base = rt.settings.public_base_url
     listening = Listening(enabled=rt.hearing is not None and rt.hearing.enabled,
                           record_silence=rt.settings.record_silence_seconds,
@@ -107,7 +108,7 @@ def _guarded(handler: Handler, fallback: Handler | None = None, when_unknown: Ha
 def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
     """Fetch and understand the recording; anything short of an answer counts as no input.
     Both waits leave enough of the budget for the turn's database write."""
-    step = rt.calls.current_step(call_sid, token)
+    step = rt.calls.current_step(call_sid, WebhookReplies.turn(_renderer(rt), token))
     if step is None or rt.hearing is None or not rt.hearing.enabled:
         return ev.NoInput()
     settings = rt.settings
@@ -155,13 +156,13 @@ def create_blueprint() -> Blueprint:
         def start(rt: Runtime, call_sid: str) -> str:
             caller = _param("From")
             log.info("call %s started from %s", call_sid, mask_phone(caller))
-            return rt.calls.start(call_sid, caller, _param("To"), _renderer(rt))
+            return rt.calls.start(call_sid, caller, _param("To"), WebhookReplies.first(_renderer(rt)))
         return _guarded(start)
 
     @bp.post("/turn")
     def turn() -> Response:
         def answer(rt: Runtime, call_sid: str) -> str:
-            return rt.calls.turn(call_sid, _turn_token(), _keys_event(), _renderer(rt))
+            return rt.calls.handle(call_sid, _keys_event(), WebhookReplies.turn(_renderer(rt), _turn_token()))
         return _guarded(answer)
 
     @bp.post("/heard")
@@ -172,8 +173,8 @@ def create_blueprint() -> Blueprint:
             if request.form.get("Digits") == "hangup":
                 return str(VoiceResponse().to_xml())
             if request.form.get("Digits"):
-                return rt.calls.turn(call_sid, token, _keys_event(), _renderer(rt))
-            return rt.calls.turn(call_sid, token, _listen(rt, call_sid, token), _renderer(rt))
+                return rt.calls.handle(call_sid, _keys_event(), WebhookReplies.turn(_renderer(rt), token))
+            return rt.calls.handle(call_sid, _listen(rt, call_sid, token), WebhookReplies.turn(_renderer(rt), token))
         return _guarded(answer)
 
     # The queue's wait loop and its end work without the database too: a caller queued while
@@ -184,7 +185,8 @@ def create_blueprint() -> Blueprint:
         position, waited = _number("QueuePosition", 1), _number("QueueTime", 0)
 
         def wait(rt: Runtime, call_sid: str) -> str:
-            return rt.calls.side_event(call_sid, ev.QueueWaiting(position, waited), _renderer(rt))
+            return rt.calls.queue_event(call_sid, ev.QueueWaiting(position, waited),
+                                        WebhookReplies.queue_loop(_renderer(rt)))
 
         def hold(rt: Runtime, _call_sid: str) -> str:
             return fallback_twiml.hold(rt, position, waited)
@@ -192,7 +194,7 @@ def create_blueprint() -> Blueprint:
         def adopt(rt: Runtime, call_sid: str) -> str:
             """Queued while the database was down, which is back: operators get to see them."""
             try:
-                if rt.calls.adopt_queued(call_sid, _param("From"), _renderer(rt)):
+                if rt.calls.adopt_queued(call_sid, _param("From"), WebhookReplies(_renderer(rt))):
                     log.warning("call %s: queued without the database; handoff recorded now", call_sid)
             except Exception as exc:  # noqa: BLE001 - down again: they keep waiting all the same
                 _caught(rt, call_sid, exc)
@@ -204,29 +206,30 @@ def create_blueprint() -> Blueprint:
         keys = keys_value(request.form.get("Digits"))
 
         def key(rt: Runtime, call_sid: str) -> str:
-            return rt.calls.side_event(call_sid, ev.QueueKeyPressed(keys or ""), _renderer(rt))
+            return rt.calls.queue_event(call_sid, ev.QueueKeyPressed(keys or ""),
+                                        WebhookReplies.queue_loop(_renderer(rt)))
         hold = lambda rt, _sid: fallback_twiml.hold_key(rt, keys)  # noqa: E731
         return _guarded(key, hold, hold, skip_when_down=True)
 
     @bp.post("/queue/done")
     def queue_done() -> Response:
-        result = _param("QueueResult") or "error"
+        outcome = queue_outcome(_param("QueueResult"))
 
         def done(rt: Runtime, call_sid: str) -> str:
-            return rt.calls.turn(call_sid, _turn_token(), ev.QueueEnded(result), _renderer(rt))
-        return _guarded(done, lambda rt, sid: fallback_twiml.queue_ended(rt, sid, _param("From"), result))
+            return rt.calls.handle(call_sid, ev.QueueEnded(outcome), WebhookReplies.turn(_renderer(rt), _turn_token()))
+        return _guarded(done, lambda rt, sid: fallback_twiml.queue_ended(rt, sid, _param("From"), outcome))
 
     @bp.post("/recover/queue")
     def queue_done_without_database() -> Response:
         """End of the queue a caller joined while the database was down: as after any queue if
         the call was adopted since, else a callback kept in the spool (no database needed)."""
-        result = _param("QueueResult") or "error"
+        outcome = queue_outcome(_param("QueueResult"))
 
         def kept(rt: Runtime, call_sid: str) -> str:
-            return fallback_twiml.queue_ended(rt, call_sid, _param("From"), result)
+            return fallback_twiml.queue_ended(rt, call_sid, _param("From"), outcome)
 
         def done(rt: Runtime, call_sid: str) -> str:
-            body = rt.calls.end_adopted_queue(call_sid, ev.QueueEnded(result), _renderer(rt))
+            body = rt.calls.end_adopted_queue(call_sid, ev.QueueEnded(outcome), WebhookReplies(_renderer(rt)))
             return kept(rt, call_sid) if body is None else body
         return _guarded(done, kept, skip_when_down=True)
 
@@ -256,8 +259,8 @@ def create_blueprint() -> Blueprint:
 
         def again(rt: Runtime, call_sid: str) -> str:
             if wants_person:
-                return rt.calls.escalate(call_sid, _param("From"), "system_error", _renderer(rt))
-            return rt.calls.restart(call_sid, _param("From"), _renderer(rt))
+                return rt.calls.escalate(call_sid, _param("From"), "system_error", WebhookReplies(_renderer(rt)))
+            return rt.calls.restart(call_sid, WebhookReplies(_renderer(rt)))
         return _guarded(again, person if wants_person else None, skip_when_down=True)
 
     add_operator_routes(bp, _guarded, _renderer)
