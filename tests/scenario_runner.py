@@ -5,6 +5,7 @@ A scenario is a list of caller actions and expectations, readable without Python
   - say: 我要查一查             words, as the recogniser would output them (setup: {speech: true})
   - silence: 2                 let the question time out this many times
   - wait: 40                   stay in the queue this many seconds
+  - pause: true                the caller stops keying until the pending key window times out, once
   - bridge: true / end_bridge: 60   an operator takes the call / ends it after 60 s
   - hangup: true
   - call: "+8613800000001"     a new call from this number (later lines apply to it)
@@ -73,6 +74,8 @@ def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
     elif verb == "silence":
         for _ in range(int(arg)):
             hotline.silence(call)
+    elif verb == "pause":
+        call.silence()
     elif verb == "say":
         hotline.say(call, str(arg))
     elif verb == "wait":

@@ -180,8 +180,7 @@ class _Run:
             raise EngineError(f"unknown step {step_id!r}")
         self.state.step = step_id
         self.state.step_failures = 0
-        for transient in ("pending", "partial", "partial_ok"):
-            self.state.vars.pop(transient, None)
+        self.state.vars.pop("pending", None)
         self.state.note("step")
         step = self.step
         self.say(step.say)
@@ -205,8 +204,6 @@ class _Run:
         timeout = step.timeout or (self.policy.first_timeout_seconds if first else self.policy.later_timeout_seconds)
         listen = self.policy.speech_enabled and step.grammar is not None and \
             not (step.collect and step.collect.sensitive)
-        if listen and step.collect:
-            self.state.vars["partial_ok"] = True
         max_digits, finish = (step.collect.max, step.collect.finish) if step.collect else (1, "")
         self.wait = Ask(max_digits=max_digits, finish_on_key=finish, timeout=timeout, grammar=step.grammar,
                         listen=listen)
@@ -214,30 +211,11 @@ class _Run:
     # --- input ---------------------------------------------------------------------------------
 
     def entered(self, event: ev.KeysPressed) -> None:
-        """Keys, joined to any keys of the same entry pressed before a pause.
-
-        When callers may also speak, a number entry starts in a one-second key window before
-        the recording; a caller who keys slowly is cut off there, so an entry that ended on a
-        pause before # is kept and collection goes on without a prompt."""
-        step = self.flow.steps.get(self.state.step)
-        partial = self.state.vars.pop("partial", "")
-        digits = partial + event.digits
-        collect = step.collect if step else None
-        if collect and self.state.vars.get("partial_ok") and not event.finished \
-                and len(digits) < collect.max and digits.isdigit():
-            self.state.vars["partial"] = digits
-            # Keys already pressed: keep collecting, without a prompt and without recording.
-            self.wait = Ask(max_digits=collect.max, finish_on_key=collect.finish,
-                            timeout=self.policy.later_timeout_seconds, grammar=step.grammar)
-            return
-        self.keys(digits)
+        """A whole entry: the transport joins keys pressed on both sides of a pause."""
+        self.keys(event.digits)
 
     def silence(self) -> None:
-        partial = self.state.vars.pop("partial", "")
-        if partial:
-            self.keys(partial)  # what was keyed before the caller stopped is the entry
-        else:
-            self.failure("noinput")
+        self.failure("noinput")
 
     # --- input ---------------------------------------------------------------------------------
 

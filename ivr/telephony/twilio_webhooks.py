@@ -26,7 +26,7 @@ from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
 from ivr.telephony.replay import Render, WebhookReplies
 from ivr.telephony.request_values import MAX_URL, bounded_int, keys_value, queue_outcome, text_value, turn_token
-from ivr.telephony.twiml import Listening, TurnUrls, render_turn
+from ivr.telephony.twiml import Listening, TurnUrls, render_key_continuation, render_turn
 
 log = logging.getLogger(__name__)
 # Exceptions the guard turned into an apology, by type: zero in a healthy service under any
@@ -132,10 +132,24 @@ def _turn_token() -> int:
 
 
 def _keys_event() -> ev.Event:
+    """The caller's keys; those pressed before a pause in the key window come back in the
+    continuation's URL and are joined here, so the engine sees one entry."""
     keys = keys_value(request.form.get("Digits"))
+    before = keys_value(request.args.get("keyed"))
+    if before:
+        return ev.KeysPressed(before + (keys or ""))
     if keys is None:
         return ev.NoInput()
     return ev.KeysPressed(keys, bool(_param("FinishedOnKey")) or "FinishedOnKey" not in request.form)
+
+
+def _paused_in_key_window(rt: Runtime, event: ev.Event) -> str | None:
+    """Continuation TwiML when a number entry was cut off by a pause in the key window."""
+    finish = keys_value(request.args.get("w"))
+    if not finish or not isinstance(event, ev.KeysPressed) or event.finished or not event.digits.isdigit():
+        return None
+    urls = TurnUrls(rt.settings.public_base_url, _turn_token())
+    return render_key_continuation(urls, event.digits, finish, rt.policy.later_timeout_seconds)
 
 
 def create_blueprint() -> Blueprint:
@@ -162,7 +176,9 @@ def create_blueprint() -> Blueprint:
     @bp.post("/turn")
     def turn() -> Response:
         def answer(rt: Runtime, call_sid: str) -> str:
-            return rt.calls.handle(call_sid, _keys_event(), WebhookReplies.turn(_renderer(rt), _turn_token()))
+            event = _keys_event()
+            return _paused_in_key_window(rt, event) or rt.calls.handle(
+                call_sid, event, WebhookReplies.turn(_renderer(rt), _turn_token()))
         return _guarded(answer)
 
     @bp.post("/heard")

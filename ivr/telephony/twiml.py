@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -19,6 +20,16 @@ class TurnUrls:
     @property
     def answer(self) -> str:
         return f"{self.base}/twilio/turn?t={self.turn}"
+
+    def key_window(self, finish_on_key: str) -> str:
+        """The one-second key window before a recording: an entry cut off there by a pause
+        is continued by the adapter (see render_key_continuation)."""
+        return f"{self.answer}&{urlencode({'w': finish_on_key})}"  # query names in order: Twilio sorts them
+
+    def keyed_so_far(self, keyed: str) -> str:
+        """Where the continuation's keys go, with those pressed before the pause (the URL is
+        signed by Twilio with everything in it, so the keys cannot be altered on the way)."""
+        return f"{self.base}/twilio/turn?{urlencode({'keyed': keyed, 't': self.turn})}"
 
     @property
     def heard(self) -> str:
@@ -64,8 +75,9 @@ def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: 
     keys-only mode, and a key still works at every moment.
     """
     num_digits = 1 if not wait.finish_on_key else None
+    window = urls.key_window(wait.finish_on_key) if wait.finish_on_key else urls.answer
     gather = response.gather(input="dtmf", num_digits=num_digits, timeout=1, finish_on_key=wait.finish_on_key,
-                             action=urls.answer, method="POST")
+                             action=window, method="POST")
     add_speech(gather, turn.speech, store, urls.base)
     response.record(action=urls.heard, method="POST", timeout=listening.record_silence,
                     max_length=listening.max_seconds, play_beep=False, finish_on_key="0123456789*#",
@@ -73,6 +85,16 @@ def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: 
     remaining = max(wait.timeout - 1 - listening.record_silence, 2)
     response.gather(input="dtmf", num_digits=num_digits, timeout=remaining, finish_on_key=wait.finish_on_key,
                     action=urls.answer, method="POST", action_on_empty_result=True)
+
+
+def render_key_continuation(urls: TurnUrls, keyed: str, finish_on_key: str, timeout: int) -> str:
+    """A caller keyed part of a number in the key window and paused: keep collecting, without
+    a prompt and without recording, as one entry (no database needed: the keys ride in the
+    signed action URL)."""
+    response = VoiceResponse()
+    response.gather(input="dtmf", timeout=timeout, finish_on_key=finish_on_key, action=urls.keyed_so_far(keyed),
+                    method="POST", action_on_empty_result=True)
+    return str(response.to_xml())
 
 
 def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls, listening: Listening = Listening()) -> str:
