@@ -21,8 +21,11 @@ def module_file(root: Path, name: str) -> Path | None:
 
 
 def package_modules(root: Path, package: str) -> list[str]:
-    """Every module of ``package`` (the package itself and all its submodules)."""
+    """Every module of ``package`` (the package itself and all its submodules), or the one
+    module if ``package`` names a module."""
     folder = root.joinpath(*package.split("."))
+    if not folder.is_dir() and module_file(root, package) is not None:
+        return [package]
     names = []
     for path in sorted(folder.rglob("*.py")):
         parts = path.relative_to(root).with_suffix("").parts

@@ -35,6 +35,17 @@ def test_database_layer_imports_no_twilio_client() -> None:
     assert not reached, "\n".join(reached)
 
 
+# The call service runs the engine for any transport: webhooks now, a media stream or SIP next.
+NOT_IN_THE_CALL_SERVICE = ("flask", "werkzeug", "twilio", "websockets", "ivr.telephony", "ivr.web", "ivr.console")
+
+
+def test_the_call_service_knows_no_transport() -> None:
+    closure = import_closure(ROOT, "ivr.calls")
+    assert "ivr.engine.interpreter" in closure
+    reached = forbidden_in(closure, NOT_IN_THE_CALL_SERVICE)
+    assert not reached, "\n".join(reached)
+
+
 def test_the_walk_follows_imports_through_other_modules(tmp_path: Path) -> None:
     """A forbidden library two modules away, imported relatively and lazily, is still found."""
     write = lambda rel, text: (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True) or \
