@@ -83,3 +83,17 @@ def test_a_dead_api_is_given_up_after_the_last_attempt(hotline) -> None:
             moment += timedelta(hours=2)
         (item,) = outbox(hotline)
         assert item.status == "failed" and item.attempts == MAX_ATTEMPTS
+
+
+def test_a_refused_message_fails_at_once_and_a_rate_limited_one_is_retried(hotline) -> None:
+    book(hotline)
+    now = hotline.clock.now()
+    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as api:
+        telephony = TwilioControl(fake_client(api, timeout=0.5))
+        api.fail_next(429)
+        assert drain(hotline.rt.sessions, telephony, "+862160000000", now).retried == 1
+        api.fail_next(400)
+        assert drain(hotline.rt.sessions, telephony, "+862160000000", now + timedelta(seconds=31)).failed == 1
+    (item,) = outbox(hotline)
+    assert item.status == "failed" and item.attempts == 2
+    assert item.last_error == "Twilio error 400: Unable to create record: Bad Request"
