@@ -201,19 +201,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ivr.db.schema import make_engine, session_factory, upgrade
     from ivr.flow.loader import load_flow
     from ivr.runtime import callback_spool
-    from ivr.telephony.rest_client import client_from_settings
+    from ivr.telephony.twilio_control import TwilioControl
     settings = _settings(args)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     sessions = session_factory(engine)
     if args.timeout:
         settings = settings.with_overrides(twilio_rest_timeout_seconds=args.timeout)
-    client = client_from_settings(settings)
+    telephony = TwilioControl.from_settings(settings)
     reminder = load_flow(settings.flows_dir).prompts["cmn"]["sms_callback_reminder"]
     spool = callback_spool(settings)
     while True:
         try:
-            _worker_pass(sessions, settings, client, reminder, spool)
+            _worker_pass(sessions, settings, telephony, reminder, spool)
         except Exception as exc:  # noqa: BLE001 - a database outage must not stop the worker
             log.error("worker pass failed (%s); trying again in %.0f s", type(exc).__name__, args.interval)
             if args.once:
@@ -223,7 +223,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
-def _worker_pass(sessions, settings, client, reminder: str, spool) -> None:
+def _worker_pass(sessions, settings, telephony, reminder: str, spool) -> None:
     from ivr.console.callbacks import release_stale_claims
     from ivr.console.reminders import queue_reminders
     from ivr.outbox.sending import drain
@@ -234,7 +234,7 @@ def _worker_pass(sessions, settings, client, reminder: str, spool) -> None:
         reminders = queue_reminders(db, now, settings.sms_reminder_minutes, reminder,
                                     settings.callback_from_number)
         released = release_stale_claims(db, now, settings.callback_claim_minutes)
-    report = drain(sessions, client, settings.twilio_number, now)
+    report = drain(sessions, telephony, settings.twilio_number, now)
     if report.sent or report.retried or report.failed or released or booked:
         log.info("outbox: %d sent, %d to retry, %d failed; %d reminders due; %d stale claims released; "
                  "%d spooled callbacks booked", report.sent, report.retried, report.failed, reminders, released,

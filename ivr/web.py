@@ -10,6 +10,8 @@ from ivr.console.web import create_console_blueprint, init_console
 from ivr.db.availability import check_writable
 from ivr.proxy import trust_proxies
 from ivr.runtime import Clock, Runtime, build_runtime
+from ivr.telephony.control import TelephonyControl
+from ivr.telephony.twilio_control import TwilioControl
 from ivr.telephony.twilio_webhooks import create_blueprint
 
 log = logging.getLogger(__name__)
@@ -17,13 +19,15 @@ AUDIO_CACHE = "public, max-age=31536000, immutable"  # content-addressed: a new 
 RECORDING_CACHE = "public, max-age=3600"  # a recording can be replaced under the same id
 
 
-def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime | None = None,
+               telephony: TelephonyControl | None = None) -> Flask:
+    """`telephony` takes callers and calls back for the console: Twilio's REST API by default."""
     rt = runtime or build_runtime(settings, clock)
     app = Flask(__name__)
     app.extensions["hotline"] = rt
     trust_proxies(app, rt.settings.proxy_hops)
     app.register_blueprint(create_blueprint())
-    init_console(app, rt)
+    init_console(app, rt, telephony or TwilioControl.from_settings(rt.settings))
     app.register_blueprint(create_console_blueprint())
 
     @app.get("/healthz")

@@ -1,7 +1,7 @@
 """A hotline whose Twilio REST requests reach the call simulator its calls run in.
 
-The console's real twilio client → the loopback FakeTwilioApi → SimulatedTwilio → the
-simulator → the hotline's signed webhooks.  Shared by tests/test_console_twilio.py (service
+The console's telephony control (TwilioControl over the real twilio client) → the loopback
+FakeTwilioApi → SimulatedTwilio → the simulator → the hotline's signed webhooks.  Shared by tests/test_console_twilio.py (service
 level) and tests/test_console_browser.py (through a real browser).
 
 Threads (see ivr/simulator/cloud.py): REST work takes ``cloud.sim.lock`` itself; the helpers
@@ -22,7 +22,7 @@ from ivr.outbox.sending import DrainReport, send_item
 from ivr.simulator.cloud import SimulatedTwilio
 from ivr.simulator.rest_api import FakeTwilioApi
 from ivr.simulator.twilio_sim import SimCall
-from ivr.telephony.rest_client import client_from_settings
+from ivr.telephony.twilio_control import TwilioControl
 
 CALLER = "+8613800000002"
 OPERATOR, OPERATOR_PW = "zhang", "operator password 1"
@@ -37,7 +37,7 @@ class Cloud:
         self.api = api
         self.sim = SimulatedTwilio(self.hotline.sim, api)
         self.rt = self.hotline.rt
-        self.client = client_from_settings(self.rt.settings)
+        self.telephony = TwilioControl.from_settings(self.rt.settings)
         with self.rt.sessions() as db, db.begin():
             create_operator(db, OPERATOR, OPERATOR_PW, "operator", self.now(), phone=OPERATOR_PHONE)
 
@@ -64,7 +64,7 @@ class Cloud:
         return call
 
     def take(self, handoff_id: int | None = None):
-        return take_caller(self.rt.sessions, self.client, self.rt.settings, "operators", self.operator(),
+        return take_caller(self.rt.sessions, self.telephony, self.rt.settings, "operators", self.operator(),
                            handoff_id, self.now())
 
     def handoff(self) -> Handoff:
@@ -85,7 +85,7 @@ class Cloud:
             claim(db, booking_id, OPERATOR, self.now(), 20)
             item = start_call(db, booking_id, operator, self.rt.settings, self.now())
             item_id, attempt_id = item.id, item.payload["attempt_id"]
-        send_item(self.rt.sessions, item_id, self.client, HOTLINE_NUMBER, self.now(), DrainReport())
+        send_item(self.rt.sessions, item_id, self.telephony, HOTLINE_NUMBER, self.now(), DrainReport())
         self.sim.wait_idle()
         return self.attempt(attempt_id)
 

@@ -124,7 +124,7 @@ def test_a_call_twilio_refuses_is_retried_by_the_worker_then_placed(cloud: Cloud
     cloud.api.fail_next(503)
     attempt = cloud.call_now(booking.id)
     assert attempt.status == "placing" and "503" in attempt.error and cloud.sim.outbound_calls == []
-    report = drain(cloud.rt.sessions, cloud.client, HOTLINE_NUMBER, cloud.now() + timedelta(seconds=31))
+    report = drain(cloud.rt.sessions, cloud.telephony, HOTLINE_NUMBER, cloud.now() + timedelta(seconds=31))
     cloud.sim.wait_idle()
     assert report.sent >= 1
     attempt = cloud.attempt(attempt.id)

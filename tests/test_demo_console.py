@@ -14,7 +14,7 @@ from ivr.db.models import Operator
 from ivr.simulator.cloud import SimulatedTwilio
 from ivr.simulator.rest_api import FakeTwilioApi
 from ivr.simulator.terminal import run_terminal_call
-from ivr.telephony.rest_client import client_from_settings
+from ivr.telephony.twilio_control import TwilioControl
 
 
 def test_the_demo_login_is_made_once_and_kept(hotline, tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_the_console_takes_the_terminal_phones_call(make_hotline, tmp_path: Path
             if line == "TAKE":  # meanwhile, in the console…
                 with hotline.rt.sessions() as db:
                     operator = db.execute(select(Operator)).scalar_one()
-                take_caller(hotline.rt.sessions, client_from_settings(hotline.rt.settings), hotline.rt.settings,
+                take_caller(hotline.rt.sessions, TwilioControl.from_settings(hotline.rt.settings), hotline.rt.settings,
                             "operators", operator, None, hotline.clock.now())
                 return ""
             return line

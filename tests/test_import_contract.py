@@ -1,5 +1,6 @@
 """The layers stay apart: the dialog engine and its helpers run without a web framework, Twilio
-or a database, and the database layer never reaches Twilio's REST client.
+or a database, the database layer never reaches Twilio's REST client, and the console and the
+outbox reach the telephony through the control port only.
 
 Checked over the whole import closure (imports inside functions too), so a layer cannot reach
 a forbidden library through another of the project's modules.
@@ -20,6 +21,10 @@ NOT_IN_THE_ENGINE = ("flask", "flask_login", "flask_wtf", "werkzeug", "wtforms",
                      "alembic", "psycopg", "ivr.telephony", "ivr.db", "ivr.web", "ivr.console")
 # Writing an outbox row belongs in the booking's transaction; sending it is the worker's job.
 NOT_IN_THE_DATABASE_LAYER = ("twilio", "ivr.telephony", "ivr.outbox.sending", "requests")
+# Taking a caller, calling back and sending an SMS go through ivr.telephony.control, so another
+# telephony can stand behind it; only the composition roots (ivr.web, ivr.cli) pick Twilio's.
+CONTROL_PORT_USERS = ("ivr.console", "ivr.outbox")
+NOT_IN_THE_PORT_USERS = ("twilio", "ivr.telephony.rest_client", "ivr.telephony.twilio_control")
 
 
 @pytest.mark.parametrize("package", ENGINE_PACKAGES)
@@ -43,6 +48,14 @@ def test_the_call_service_knows_no_transport() -> None:
     closure = import_closure(ROOT, "ivr.calls")
     assert "ivr.engine.interpreter" in closure
     reached = forbidden_in(closure, NOT_IN_THE_CALL_SERVICE)
+    assert not reached, "\n".join(reached)
+
+
+@pytest.mark.parametrize("package", CONTROL_PORT_USERS)
+def test_console_and_outbox_reach_the_telephony_through_the_port_only(package: str) -> None:
+    closure = import_closure(ROOT, package)
+    assert "ivr.telephony.control" in closure  # the walk did reach the port
+    reached = forbidden_in(closure, NOT_IN_THE_PORT_USERS)
     assert not reached, "\n".join(reached)
 
 

@@ -20,6 +20,7 @@ from ivr.db.models import CallSession
 from ivr.db.schema import alembic_config, make_engine, session_factory, upgrade
 from ivr.outbox.sending import drain
 from ivr.simulator.rest_api import FakeTwilioApi, fake_client
+from ivr.telephony.twilio_control import TwilioControl
 from postgres_server import PostgresServer
 from scenario_runner import build_hotline, load_scenarios, run_scenario
 
@@ -131,9 +132,9 @@ def test_two_workers_send_each_message_once_on_postgres(make_hotline, postgres) 
     for n in range(4):
         hotline.book(f"+861380000001{n}")
     with FakeTwilioApi(ACCOUNT_SID, TOKEN) as api:
-        client = fake_client(api, timeout=2)
+        telephony = TwilioControl(fake_client(api, timeout=2))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            reports = list(pool.map(lambda _: drain(hotline.rt.sessions, client, "+862160000000",
+            reports = list(pool.map(lambda _: drain(hotline.rt.sessions, telephony, "+862160000000",
                                                     hotline.clock.now()), range(2)))
         assert sum(r.sent for r in reports) == 4
         assert sorted(m.to for m in api.messages.values()) == [f"+861380000001{n}" for n in range(4)]

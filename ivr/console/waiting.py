@@ -1,8 +1,9 @@
 """Who is waiting for a person right now, and taking one of them to an operator's phone.
 
 Taking is two steps: mark the handoff taken in the database (a conditional update, so two
-operators never get the same caller), then ask Twilio to move that caller out of the queue to
-/twilio/console/connect, which dials the operator.  If Twilio refuses, the mark is undone.
+operators never get the same caller), then ask the telephony (the TelephonyControl port) to move
+that caller out of the queue to /twilio/console/connect, which dials the operator.  If that
+fails, the mark is undone.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ivr.config import Settings
 from ivr.console.story import reason_words, story_lines
 from ivr.db.models import CallSession, Handoff, Operator
 from ivr.privacy import mask_phone
-from ivr.telephony.rest_client import REST_ERRORS, describe_error
+from ivr.telephony.control import CallGone, TelephonyControl, TelephonyError
 from ivr.timeutil import to_db
 
 LANGUAGES = {"cmn": "普通话", "wuu": "上海话"}
@@ -69,15 +70,8 @@ def _mark_taken(db: Session, handoff_id: int | None, operator: str, now: datetim
     raise TakeError("这位来电人已被其他坐席接听或已挂断" if handoff_id else "现在没有人在等候")
 
 
-def queue_sid(client: Any, queue_name: str) -> str | None:
-    for queue in client.queues.list(limit=100):
-        if queue.friendly_name == queue_name:
-            return queue.sid
-    return None
-
-
-def take_caller(sessions: sessionmaker[Session], client: Any, settings: Settings, queue_name: str,
-                operator: Operator, handoff_id: int | None, now: datetime) -> WaitingCaller:
+def take_caller(sessions: sessionmaker[Session], telephony: TelephonyControl, settings: Settings,
+                queue_name: str, operator: Operator, handoff_id: int | None, now: datetime) -> WaitingCaller:
     """Connect the chosen (or longest-waiting) caller to `operator`'s phone."""
     if not operator.phone:
         raise TakeError("请先让主管为您的账号登记电话号码，才能接听来电")
@@ -85,13 +79,10 @@ def take_caller(sessions: sessionmaker[Session], client: Any, settings: Settings
         taken = _view(_mark_taken(db, handoff_id, operator.username, now), 0)
     url = f"{settings.public_base_url}/twilio/console/connect?handoff={taken.handoff_id}"
     try:
-        sid = queue_sid(client, queue_name)
-        if sid is None:
-            raise TakeError("Twilio 上没有找到等候队列")
-        client.queues(sid).members(taken.call_sid).update(url=url, method="POST")
-    except (TakeError, *REST_ERRORS) as exc:
-        gone = getattr(exc, "status", None) == 404
-        message = "来电人已经离开队列" if gone else (str(exc) if isinstance(exc, TakeError) else describe_error(exc))
+        telephony.take_queued_call(queue_name, taken.call_sid, url)
+    except TelephonyError as exc:
+        gone = isinstance(exc, CallGone)
+        message = "来电人已经离开队列" if gone else exc.message
         with sessions() as db, db.begin():
             db.execute(update(Handoff).where(Handoff.id == taken.handoff_id).values(
                 status="hung_up" if gone else "waiting", taken_by=None, taken_at=None,

@@ -1,22 +1,21 @@
 """Sending what the outbox holds (SMS and callback calls), with retries and back-off.
 
-The only part of the outbox that talks to Twilio (ivr.outbox.queueing writes the rows):
-`python -m ivr worker` sends them, and the console sends a "call now" at once through the
-same path.
+The only part of the outbox that talks to the telephony, and only through the
+TelephonyControl port (ivr.outbox.queueing writes the rows): `python -m ivr worker` sends them,
+and the console sends a "call now" at once through the same path.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.db.models import CallbackAttempt, OutboxItem
 from ivr.privacy import mask_phone
-from ivr.telephony.rest_client import REST_ERRORS, describe_error
+from ivr.telephony.control import TelephonyControl, TelephonyError
 from ivr.timeutil import to_db
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,6 @@ MAX_RETRY_SECONDS = 3600
 # A callback call that could not be placed for this long is dropped: the operator has moved on.
 CALL_MAX_ATTEMPTS = 3
 CALL_STALE_SECONDS = 300
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 SEND_LEASE = timedelta(seconds=60)  # longer than any REST timeout
 
 
@@ -41,23 +39,21 @@ class DrainReport:
     failed: int = 0
 
 
-def _send(item: OutboxItem, client: Any, sms_from: str) -> str:
+def _send(item: OutboxItem, telephony: TelephonyControl, sms_from: str) -> str:
     payload = item.payload
     if item.kind == "sms":
-        return client.messages.create(to=payload["to"], from_=sms_from, body=payload["body"]).sid
-    call = client.calls.create(to=payload["to"], from_=payload["from"], url=payload["url"], method="POST",
-                               status_callback=payload["status_callback"], status_callback_method="POST",
-                               status_callback_event=CALL_EVENTS, timeout=payload["timeout"])
-    return call.sid
+        return telephony.send_sms(payload["to"], sms_from, payload["body"])
+    return telephony.place_call(payload["to"], payload["from"], payload["url"], payload["status_callback"],
+                                payload["timeout"])
 
 
 def _call_attempt(db: Session, item: OutboxItem) -> CallbackAttempt | None:
     return db.get(CallbackAttempt, item.payload["attempt_id"]) if item.kind == "call" else None
 
 
-def send_item(sessions: sessionmaker[Session], item_id: int, client: Any, sms_from: str, now: datetime,
-              report: DrainReport) -> None:
-    """One try for one item.  The REST request runs between two short transactions, never inside
+def send_item(sessions: sessionmaker[Session], item_id: int, telephony: TelephonyControl, sms_from: str,
+              now: datetime, report: DrainReport) -> None:
+    """One try for one item.  The telephony request runs between two short transactions, never inside
     one: with SQLite a transaction holds the write lock that every call turn needs.  The first
     transaction leases the item (another worker skips it until SEND_LEASE has passed), the second
     writes the outcome on the row and on the callback attempt, where the console shows it."""
@@ -75,8 +71,8 @@ def send_item(sessions: sessionmaker[Session], item_id: int, client: Any, sms_fr
         db.flush()
         db.expunge(item)
     try:
-        sid, error = _send(item, client, sms_from), None
-    except REST_ERRORS as exc:
+        sid, error = _send(item, telephony, sms_from), None
+    except TelephonyError as exc:
         sid, error = None, exc
     with sessions() as db, db.begin():
         item = db.merge(item, load=True)
@@ -89,9 +85,9 @@ def send_item(sessions: sessionmaker[Session], item_id: int, client: Any, sms_fr
                     attempt.status = "queued"
             report.sent += 1
             return
-        item.last_error = describe_error(error)
+        item.last_error = error.message
         max_attempts = CALL_MAX_ATTEMPTS if item.kind == "call" else MAX_ATTEMPTS
-        if getattr(error, "status", 0) == 400 or item.attempts >= max_attempts:
+        if not error.retryable or item.attempts >= max_attempts:
             _give_up(item, attempt, item.last_error, report)
             return
         item.next_attempt_at = to_db(now + retry_delay(item.attempts))
@@ -111,7 +107,7 @@ def _give_up(item: OutboxItem, attempt: CallbackAttempt | None, error: str, repo
               error)
 
 
-def drain(sessions: sessionmaker[Session], client: Any, sms_from: str, now: datetime,
+def drain(sessions: sessionmaker[Session], telephony: TelephonyControl, sms_from: str, now: datetime,
           limit: int = 50) -> DrainReport:
     """Send every due item once; each item is its own transaction, so one failure stops nothing."""
     report = DrainReport()
@@ -120,5 +116,5 @@ def drain(sessions: sessionmaker[Session], client: Any, sms_from: str, now: date
                                                      OutboxItem.next_attempt_at <= to_db(now))
                          .order_by(OutboxItem.next_attempt_at).limit(limit)).scalars().all()
     for item_id in due:
-        send_item(sessions, item_id, client, sms_from, now, report)
+        send_item(sessions, item_id, telephony, sms_from, now, report)
     return report

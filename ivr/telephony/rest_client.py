@@ -54,13 +54,23 @@ def client_from_settings(settings: Settings) -> Client:
                        settings.twilio_rest_timeout_seconds, settings.twilio_api_base)
 
 
-def describe_error(exc: BaseException) -> str:
-    """A short, log- and console-safe description (no URLs with credentials)."""
+def _status_and_message(exc: BaseException) -> tuple[int | None, str]:
     status = getattr(exc, "status", None)
     message = getattr(exc, "msg", None) or str(exc)
     listed = _LIST_ERROR.search(message)
     if status is None and listed:  # a failed page of a list: ('Unable to fetch page', HTTP 500 {...})
         status, message = int(listed["status"]), listed["message"] or "no details"
+    return status, message
+
+
+def error_status(exc: BaseException) -> int | None:
+    """The HTTP status Twilio answered a failed request with; None if it did not answer."""
+    return _status_and_message(exc)[0]
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, log- and console-safe description (no URLs with credentials)."""
+    status, message = _status_and_message(exc)
     if isinstance(exc, requests.Timeout):
         return "Twilio did not answer in time (it may still act on the request)"
     if isinstance(exc, requests.ConnectionError):

@@ -12,7 +12,9 @@ from ivr.console.web import auth, callbacks, errors, formatting, glance, history
 from ivr.console.web.guards import require_login, unauthorized
 from ivr.console.web.identity import setup_login
 from ivr.console.web.security import add_security_headers, configure_session, protect_forms
+from ivr.console.web.telephony import EXTENSION as TELEPHONY
 from ivr.runtime import Runtime
+from ivr.telephony.control import TelephonyControl
 
 PAGES = (auth, waiting, callbacks, history, glance, supervisor, rules)
 
@@ -33,8 +35,10 @@ def create_console_blueprint() -> Blueprint:
     return bp
 
 
-def init_console(app: Flask, rt: Runtime) -> None:
-    """Sessions, CSRF, login and headers; call after the Twilio blueprint is registered."""
+def init_console(app: Flask, rt: Runtime, telephony: TelephonyControl) -> None:
+    """Sessions, CSRF, login and headers, and the telephony that takes callers and calls back;
+    call after the Twilio blueprint is registered."""
+    app.extensions[TELEPHONY] = telephony
     configure_session(app, rt.settings)
     protect_forms(app)
     setup_login(app).unauthorized_handler(unauthorized)

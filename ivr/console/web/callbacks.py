@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from ivr.console import callbacks as service
 from ivr.console.web.db import console_now, db_session, runtime
 from ivr.console.web.guards import current_operator
-from ivr.console.web.twilio_rest import twilio
+from ivr.console.web.telephony import telephony
 from ivr.db.models import CallbackAttempt, Operator, OutboxItem
 from ivr.outbox.sending import DrainReport, send_item
 
@@ -70,7 +70,7 @@ def call_now(booking_id: int) -> Response:
     except service.CallbackError as exc:
         flash(str(exc), "error")
         return _back(booking_id)
-    send_item(rt.sessions, item_id, twilio(), rt.settings.twilio_number, now, DrainReport())
+    send_item(rt.sessions, item_id, telephony(), rt.settings.twilio_number, now, DrainReport())
     with db_session(read_only=True) as db:
         attempt = db.get(CallbackAttempt, attempt_id)
         status, error = attempt.status, attempt.error

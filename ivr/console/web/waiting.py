@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from ivr.console.waiting import TakeError, take_caller, taken_by, waiting_now
 from ivr.console.web.db import console_now, db_session, runtime
 from ivr.console.web.guards import current_operator
-from ivr.console.web.twilio_rest import twilio
+from ivr.console.web.telephony import telephony
 from ivr.db.models import Operator
 
 POLL_SECONDS = 3
@@ -45,7 +45,7 @@ def take() -> Response:
         operator = db.execute(select(Operator).where(Operator.id == current_operator().id)).scalar_one()
         db.expunge(operator)
     try:
-        taken = take_caller(rt.sessions, twilio(), rt.settings, rt.policy.queue_name, operator,
+        taken = take_caller(rt.sessions, telephony(), rt.settings, rt.policy.queue_name, operator,
                             int(raw) if raw.isdigit() else None, console_now())
     except TakeError as exc:
         flash(f"没有接通：{exc}", "error")
