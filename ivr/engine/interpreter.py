@@ -209,7 +209,7 @@ class _Run:
             self.state.vars["partial_ok"] = True
         max_digits, finish = (step.collect.max, step.collect.finish) if step.collect else (1, "")
         self.wait = Ask(max_digits=max_digits, finish_on_key=finish, timeout=timeout, grammar=step.grammar,
-                        listen=listen)
+                        listen=listen, barge_in=step.barge_in)
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -228,7 +228,8 @@ class _Run:
             self.state.vars["partial"] = digits
             # Keys already pressed: keep collecting, without a prompt and without recording.
             self.wait = Ask(max_digits=collect.max, finish_on_key=collect.finish,
-                            timeout=self.policy.later_timeout_seconds, grammar=step.grammar)
+                            timeout=self.policy.later_timeout_seconds, grammar=step.grammar,
+                            barge_in=step.barge_in)
             return
         self.keys(digits)
 
