@@ -385,3 +385,51 @@ def test_random_sequences_never_raise_and_end_each_turn_with_exactly_one_result(
             call.hear(SpeechEnded(""))
             call.wait(40, step=0.5)
             assert len(call.results()) - before == 1, (seed, wait, prompts, call.out)
+
+
+# --- audio frames through a detector ----------------------------------------------------------
+
+def tone(seconds: float, dbfs: float) -> list[bytes]:
+    """20 ms μ-law frames of a 440 Hz tone at `dbfs`, as Media Streams would carry a voice."""
+    import audioop
+    import math
+    import struct
+    amplitude = 32767 * 10 ** (dbfs / 20) * math.sqrt(2)
+    frames = []
+    for f in range(round(seconds / 0.02)):
+        pcm = b"".join(struct.pack("<h", int(amplitude * math.sin(2 * math.pi * 440 * (f * 160 + i) / 8000)))
+                       for i in range(160))
+        frames.append(audioop.lin2ulaw(pcm, 2))
+    return frames
+
+
+def feed(call: Call, frames: list[bytes]) -> list[tuple[float, Output]]:
+    timed = []
+    for frame in frames:
+        call.clock.advance(0.02)
+        timed += [(call.clock.now(), o) for o in call._keep(call.session.audio_frame(frame, call.clock.now()))]
+    return timed
+
+
+def test_loud_audio_interrupts_a_prompt_through_the_detector_and_quiet_audio_does_not(store: PromptStore) -> None:
+    from ivr.media.energy import EnergyDetector, mulaw_dbfs
+    assert mulaw_dbfs(tone(0.02, -20)[0]) == pytest.approx(-20, abs=0.5)
+    call = Call(store, detector=EnergyDetector(), barge_in=BargeInSettings(echo_guard_seconds=0.0))
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    assert feed(call, tone(2.0, -60)) == []  # line noise
+    began = call.clock.now()
+    timed = feed(call, tone(1.0, -20))
+    assert [o for _, o in timed] == [Clear()]
+    assert timed[0][0] - began == pytest.approx(0.2 + 0.5)  # detector's start delay + min voice
+    assert feed(call, tone(0.78, -60)) == []
+    assert feed(call, tone(0.02, -60)) == []  # speech ended, but no words: wait again
+    assert call.wait(8) == [Answer(ev.NoInput())]
+
+
+def test_a_short_grammar_word_over_a_prompt_interrupts_and_answers(store: PromptStore) -> None:
+    call = Call(store)
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    call.wait(4)
+    call.hear(SpeechStarted())
+    call.wait(0.3)  # shorter than the minimum, but a word of the grammar
+    assert call.hear(SpeechEnded("人工")) == [Clear(), Answer(ev.SpeechHeard("人工"))]
