@@ -190,6 +190,21 @@ def test_an_echo_of_a_mark_never_sent_is_ignored(store: PromptStore) -> None:
     assert call.echo("/prompts/rec/cmn/other.txt") == [] and call.wait(30) == []
 
 
+def test_playback_tells_played_from_cleared_and_keeps_echo_order() -> None:
+    from ivr.media.playback import Playback
+    playback = Playback()
+    playback.sent("a", 1, last=False), playback.sent("b", 1, last=True)
+    first = playback.echo("a")
+    assert first is not None and not first.cleared and playback.playing(1)
+    assert playback.clear() and not playback.playing(1)
+    second = playback.echo("b")
+    assert second is not None and second.cleared and second.last
+    assert not playback.clear()  # nothing left to clear
+    playback.sent("c", 2, last=False), playback.sent("c", 2, last=True)
+    assert playback.echo("zzz") is None and playback.playing(2)
+    assert playback.echo("c").last is False and playback.echo("c").last is True  # same name, in order
+
+
 # --- barge-in policies ---------------------------------------------------------------------
 
 def test_keys_only_policy_ignores_speech_over_the_prompt(store: PromptStore) -> None:

@@ -78,7 +78,6 @@ class _TurnState:
     grammar: str | None
     guard_ends: float
     deadline: float | None = None  # no-input or between-keys timer
-    interrupted: bool = False  # the caller cut the prompts short
     utterance: Utterance | None = None  # speech over a prompt, not yet allowed to interrupt
     answering: bool = False  # speech that is the answer is in progress
     ignoring: bool = False  # speech in progress that must not count
@@ -205,11 +204,10 @@ class MediaSession:
     # --- internals ---------------------------------------------------------------------------------
 
     def _playing(self, state: _TurnState) -> bool:
-        return not state.interrupted and self.playback.playing(state.number)
+        return self.playback.playing(state.number)
 
     def _interrupt(self, state: _TurnState) -> list[Output]:
         """Barge-in: drop the queued audio; an utterance that did it becomes the answer."""
-        state.interrupted = True
         if state.utterance is not None:
             state.utterance, state.answering = None, True
         return [Clear()] if self.playback.clear() else []
