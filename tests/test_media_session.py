@@ -146,6 +146,7 @@ def test_no_input_timer_starts_when_the_last_prompt_has_played_not_when_it_was_s
     call = Call(store)
     call.start(Turn([say("menu"), say("notice")], ask(timeout=8)))
     assert call.wait(25) == []  # a long prompt: sent at once, still playing
+    assert call.session.next_deadline() is None  # no timer runs while it plays
     assert call.echo(MENU) == [] and call.wait(10) == []  # the first one only
     call.echo(NOTICE)
     assert call.session.next_deadline() == pytest.approx(call.clock.now() + 8)
