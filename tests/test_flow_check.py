@@ -151,3 +151,25 @@ def test_unknown_grammar_and_intent(flows_copy: Path) -> None:
     message = problems_after(flows_copy, "callback.yaml", lambda d: d["steps"]["confirm_number"].update(
         intents={"maybe": "1"}))
     assert "callback.yaml: step 'confirm_number': intent 'maybe' is not in grammar 'confirm'" in message
+
+
+def test_unknown_barge_in_policy_names_file_and_step(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "main.yaml",
+                             lambda d: d["steps"]["main_menu"].update(barge_in="voice"))
+    assert "main.yaml: step 'main_menu': barge_in 'voice' is not one of any, keys, none" in message
+
+
+def test_barge_in_policy_on_a_step_that_asks_nothing(flows_copy: Path) -> None:
+    def change(data: dict) -> None:
+        step = next(name for name, s in data["steps"].items() if "next" in s and "keys" not in s)
+        data["steps"][step]["barge_in"] = "none"
+        change.step = step  # type: ignore[attr-defined]
+    message = problems_after(flows_copy, "main.yaml", change)
+    assert f"main.yaml: step '{change.step}': barge_in 'none' on a step that asks nothing" in message  # type: ignore[attr-defined]
+
+
+def test_barge_in_policy_is_read_and_defaults_to_any(flows_copy: Path) -> None:
+    edit(flows_copy / "main.yaml", lambda d: d["steps"]["main_menu"].update(barge_in="keys"))
+    flow = load_flow(flows_copy)
+    assert flow.steps["main_menu"].barge_in == "keys"
+    assert {s.barge_in for name, s in flow.steps.items() if name != "main_menu"} == {"any"}

@@ -35,6 +35,7 @@ class Ask:
     timeout: int
     grammar: str | None = None
     listen: bool = False  # also record a spoken answer (a recogniser is installed)
+    barge_in: str = "any"  # the step's policy: "any" (voice or keys), "keys", "none" (media streams)
 
 
 @dataclass(frozen=True)

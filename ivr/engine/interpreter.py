@@ -206,7 +206,7 @@ class _Run:
             not (step.collect and step.collect.sensitive)
         max_digits, finish = (step.collect.max, step.collect.finish) if step.collect else (1, "")
         self.wait = Ask(max_digits=max_digits, finish_on_key=finish, timeout=timeout, grammar=step.grammar,
-                        listen=listen)
+                        listen=listen, barge_in=step.barge_in)
 
     # --- input ---------------------------------------------------------------------------------
 

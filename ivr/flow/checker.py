@@ -9,7 +9,7 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING, Iterator
 
-from ivr.flow.schema import SPECIAL_TARGETS, Handler, Step, Transition
+from ivr.flow.schema import BARGE_IN_POLICIES, SPECIAL_TARGETS, Handler, Step, Transition
 
 if TYPE_CHECKING:
     from ivr.flow.loader import Flow
@@ -126,6 +126,7 @@ def check_flow(flow: "Flow") -> None:
                 problems.append(f"{where}: collect min is larger than max")
         check_handlers(where, "noinput", step.noinput or [])
         check_handlers(where, "nomatch", step.nomatch or [])
+        problems += _barge_in_problems(where, step)
 
     for lang, texts in flow.prompts.items():
         for prompt_id, text in texts.items():
@@ -156,6 +157,17 @@ def check_flow(flow: "Flow") -> None:
         problems.append(f"{flow.where(step_id)}: unreachable (no step leads here)")
     if problems:
         raise FlowError(problems)
+
+
+def _barge_in_problems(where: str, step: Step) -> list[str]:
+    """A misspelt policy would silently fall back to a default; a policy on a step that asks
+    nothing has no prompt-and-answer to govern, so it is a mistake in the flow."""
+    if step.barge_in not in BARGE_IN_POLICIES:
+        return [f"{where}: barge_in '{step.barge_in}' is not one of {', '.join(BARGE_IN_POLICIES)}"]
+    if step.barge_in != "any" and not step.takes_input:
+        return [f"{where}: barge_in '{step.barge_in}' on a step that asks nothing (only questions can be "
+                "interrupted)"]
+    return []
 
 
 def _grammar_problems(flow: "Flow") -> list[str]:

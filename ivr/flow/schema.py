@@ -6,6 +6,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SPECIAL_TARGETS = {"@repeat", "@same", "@nomatch", "@end"}
+# What may interrupt a question's prompt in media-stream mode (ivr/media): voice and keys, keys
+# only, or nothing until the prompt has played (legal notices). Webhook mode is always "keys".
+BARGE_IN_POLICIES = ("any", "keys", "none")
 
 
 class Transition(BaseModel):
@@ -69,6 +72,7 @@ class Step(BaseModel):
     noinput: list[Handler] | None = None
     nomatch: list[Handler] | None = None
     timeout: int | None = None
+    barge_in: str = "any"  # one of BARGE_IN_POLICIES; checked by the flow checker, not here
 
     @field_validator("say", "prompt", "reprompt", "example", mode="before")
     @classmethod

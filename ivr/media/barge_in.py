@@ -1,0 +1,79 @@
+"""When the caller may cut a prompt short, and when speech is strong enough to do it.
+
+Keys interrupt at once (a key is never echo). Speech interrupts only after a minimum of voiced
+audio or as soon as a partial result holds a word of the step's grammar, and never in the first
+moments of a turn's audio, when a speakerphone's echo canceller has not adapted yet.
+
+Defaults, from docs/reference realtime-voice.md (not measured on our own calls yet):
+- min_voiced_seconds 0.5: LiveKit's interruption `min_duration` (0.5 s); jambonz uses 250 ms of
+  voice. Older callers backchannel ("嗯", "喂") while a prompt plays; a short sound should not
+  throw the menu away, so we take the longer of the two.
+- echo_guard_seconds 3.0: LiveKit's `aec_warmup_duration` ("prevent the agent from being
+  interrupted by echo"); Twilio callers on speakerphone interrupt bots with the bots' own voice
+  (pipecat#1771). The guard runs from the start of a turn's audio, not of each prompt: prompts
+  of one turn play back to back, so the phone's echo canceller warms up once per turn. Keys are
+  never guarded. Recorded calls must confirm or lower this value.
+
+Word counting: Vosk returns words separated by spaces, Chinese included ("我 要 转 人工"), so a
+word is a space-separated token; a run of Chinese characters is one word, never one word per
+character (so "人" does not match the grammar word "人工"). Unknown-word symbols are no words.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from ivr.flow.schema import BARGE_IN_POLICIES
+from ivr.speech.grammar import UNK_WORDS
+
+__all__ = ["BARGE_IN_POLICIES", "BargeInSettings", "Utterance", "keys_interrupt", "voice_interrupts",
+           "words", "grammar_word_heard"]
+
+
+@dataclass(frozen=True)
+class BargeInSettings:
+    min_voiced_seconds: float = 0.5
+    echo_guard_seconds: float = 3.0
+
+
+def keys_interrupt(policy: str) -> bool:
+    """Whether a key stops the prompt and counts ("none": keys wait until it has played)."""
+    return policy in ("any", "keys")
+
+
+def voice_interrupts(policy: str) -> bool:
+    return policy == "any"
+
+
+def words(text: str) -> list[str]:
+    """The recogniser's words: space-separated tokens, unknown-word symbols left out."""
+    return [w for w in text.split() if w not in UNK_WORDS]
+
+
+def grammar_word_heard(partial: str, grammar_words: Collection[str]) -> bool:
+    """Whether a whole word of the grammar is among the partial result's words."""
+    return any(w in grammar_words for w in words(partial))
+
+
+@dataclass
+class Utterance:
+    """Speech heard while a prompt plays, until it has earned the right to interrupt.
+
+    `counts_from` is when its voiced time starts to count: the later of its start and the end
+    of the echo guard."""
+
+    started: float
+    counts_from: float
+
+    @classmethod
+    def begin(cls, now: float, guard_ends: float) -> "Utterance":
+        return cls(started=now, counts_from=max(now, guard_ends))
+
+    def interrupts_at(self, settings: BargeInSettings) -> float:
+        return self.counts_from + settings.min_voiced_seconds
+
+    def long_enough(self, now: float, settings: BargeInSettings) -> bool:
+        return now >= self.interrupts_at(settings)
+
+    def word_interrupts(self, partial: str, now: float, grammar_words: Collection[str]) -> bool:
+        return now >= self.counts_from and grammar_word_heard(partial, grammar_words)
