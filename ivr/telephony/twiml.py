@@ -66,6 +66,20 @@ class Listening:
     max_seconds: int = 10  # an answer is short
 
 
+def _question(response: VoiceResponse, turn: Turn, wait: Ask, store: PromptStore, base: str,
+              **gather: object) -> Gather:
+    """The prompts and the <Gather> that takes the answer: prompts inside it, so a key
+    interrupts them; before it for a step that may not be interrupted (barge_in: none, e.g. a
+    legal notice), so keys count only once it has played.  Webhook mode has no voice barge-in
+    (speech is recorded after the prompt): "keys" and "any" are the same here."""
+    if wait.barge_in == "none":
+        add_speech(response, turn.speech, store, base)
+        return response.gather(**gather)
+    listener = response.gather(**gather)
+    add_speech(listener, turn.speech, store, base)
+    return listener
+
+
 def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: PromptStore,
                          urls: TurnUrls, listening: Listening) -> None:
     """Prompt (keys barge in), then record the spoken answer, then keep listening for keys.
@@ -76,9 +90,8 @@ def render_listening_ask(response: VoiceResponse, turn: Turn, wait: Ask, store: 
     """
     num_digits = 1 if not wait.finish_on_key else None
     window = urls.key_window(wait.finish_on_key) if wait.finish_on_key else urls.answer
-    gather = response.gather(input="dtmf", num_digits=num_digits, timeout=1, finish_on_key=wait.finish_on_key,
-                             action=window, method="POST")
-    add_speech(gather, turn.speech, store, urls.base)
+    _question(response, turn, wait, store, urls.base, input="dtmf", num_digits=num_digits, timeout=1,
+              finish_on_key=wait.finish_on_key, action=window, method="POST")
     response.record(action=urls.heard, method="POST", timeout=listening.record_silence,
                     max_length=listening.max_seconds, play_beep=False, finish_on_key="0123456789*#",
                     trim="trim-silence")
@@ -107,10 +120,8 @@ def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls, listening: Liste
         # With a finish key the entry ends on # (a numDigits cut-off would let that # fall into
         # the next question); without one, the entry ends at its length.
         num_digits = None if wait.finish_on_key else wait.max_digits
-        gather = response.gather(input="dtmf", num_digits=num_digits, timeout=wait.timeout,
-                                 finish_on_key=wait.finish_on_key, action=urls.answer, method="POST",
-                                 action_on_empty_result=True)
-        add_speech(gather, turn.speech, store, urls.base)
+        _question(response, turn, wait, store, urls.base, input="dtmf", num_digits=num_digits, timeout=wait.timeout,
+                  finish_on_key=wait.finish_on_key, action=urls.answer, method="POST", action_on_empty_result=True)
     elif isinstance(wait, Hold):
         gather = response.gather(input="dtmf", num_digits=1, timeout=wait.timeout, action=urls.queue_key,
                                  method="POST", finish_on_key="")
