@@ -221,6 +221,19 @@ class CallService:
             self._store(row, state, now)
             return keeper.answer(row, turn)
 
+    def resume(self, call_sid: str, keeper: Keeper[Answer]) -> Answer:
+        """Enter the current step again, as a new transport takes the call over (the webhook
+        after a media stream ended): its question again, or its wait (the queue, a hang-up)."""
+        with self.sessions() as db, db.begin():
+            row = self._load_known(db, call_sid)
+            state = CallState.from_json(row.state)
+            if state.ended:
+                return keeper.answer(row, Turn())
+            now = self.clock()
+            turn = self._jump(db, state, state.step, now)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
+
     def end(self, call_sid: str, status: str, duration: int | None) -> None:
         with self.sessions() as db, db.begin():
             row = self._load(db, call_sid)

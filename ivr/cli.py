@@ -194,6 +194,27 @@ def cmd_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_streams(args: argparse.Namespace) -> int:
+    """Serve Twilio Media Streams (CALL_AUDIO=stream) beside `serve`, on the same database."""
+    import asyncio
+
+    from ivr.runtime import build_runtime
+    from ivr.streams.server import StreamServer
+    settings = _settings(args)
+    server = StreamServer(build_runtime(settings, load_demo=False))
+
+    async def forever() -> None:
+        async with await server.serve(args.host, args.port):
+            log.info("media streams on ws://%s:%d%s (Twilio connects to %s)", args.host, args.port,
+                     "/twilio/stream", server.url)
+            await asyncio.Future()
+    try:
+        asyncio.run(forever())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Send what the outbox holds (SMS, callback calls), queue reminders, free forgotten claims."""
     import time
@@ -301,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     operator.set_defaults(func=cmd_operator)
 
+    streams = sub.add_parser("streams", help="serve Twilio Media Streams (CALL_AUDIO=stream), beside serve")
+    streams.add_argument("--host", default="127.0.0.1")
+    streams.add_argument("--port", type=int, default=5001)
+    streams.set_defaults(func=cmd_streams)
     worker = sub.add_parser("worker", help="send queued SMS and callback calls through Twilio, with retries")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     worker.add_argument("--interval", type=float, default=5.0, help="seconds between passes")

@@ -123,6 +123,7 @@ class Settings:
     sms_reminder_minutes: int = 0  # 0: no reminder before a callback slot
     webhook_budget_seconds: float = 8.0  # a webhook answers within this, whatever fails
     db_wait_seconds: float = 3.0  # the longest a turn waits for a locked or slow database
+    call_audio: str = "webhook"  # webhook | stream (Media Streams, served by `python -m ivr streams`)
     proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
 
     def with_overrides(self, **changes: object) -> "Settings":
@@ -222,4 +223,5 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         webhook_budget_seconds=_seconds(env, "WEBHOOK_BUDGET_SECONDS", 8.0),
         db_wait_seconds=_seconds(env, "DB_WAIT_SECONDS", 3.0),
         proxy_hops=_count(env, "PROXY_HOPS", 0),
+        call_audio=_choice(env, "CALL_AUDIO", ("webhook", "stream")),
     )

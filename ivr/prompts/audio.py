@@ -117,6 +117,14 @@ def read_telephone_wav(path: Path | str) -> tuple[int, int, int, int]:
     return info.format_tag, info.channels, info.rate, len(info.data) // info.block_align
 
 
+def read_telephone_audio(path: Path | str) -> bytes:
+    """The raw μ-law samples of a telephone WAV (what a media stream carries, no header)."""
+    info = _parse_wav(Path(path))
+    if info.codec != WAVE_FORMAT_MULAW or info.channels != 1 or info.rate != TELEPHONE_RATE:
+        raise WavError(f"{path}: not 8 kHz μ-law mono")
+    return info.data
+
+
 def _to_pcm16_mono(info: _WavInfo) -> bytes:
     """Decode any supported WAV payload to native-endian 16-bit mono."""
     width = info.block_align // info.channels

@@ -7,6 +7,8 @@ URL may carry no query string (Twilio refuses it); per-call data travels in `<Pa
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -35,3 +37,9 @@ def upgrade_is_signed(auth_token: str, url: str, headers: Mapping[str, str]) -> 
     """True only for an upgrade Twilio signed for exactly this stream URL."""
     signature = signature_of(headers)
     return bool(signature) and RequestValidator(auth_token).validate(url, {}, signature)
+
+
+def stream_token(secret: str, call_sid: str) -> str:
+    """The per-call token the TwiML passes as a <Parameter> and `start` must bring back: the
+    upgrade's signature is the same for every call, the token is not."""
+    return hmac.new(secret.encode(), f"media-stream:{call_sid}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -18,7 +18,7 @@ from ivr import deadline
 from ivr.calls import UnknownCall
 from ivr.db.availability import is_database_error
 from ivr.engine import events as ev
-from ivr.engine.actions import Turn
+from ivr.engine.actions import Ask, Prompt, Turn
 from ivr.privacy import mask_phone
 from ivr.runtime import Runtime
 from ivr.telephony import fallback_twiml
@@ -26,7 +26,8 @@ from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
 from ivr.telephony.replay import Render, WebhookReplies
 from ivr.telephony.request_values import MAX_URL, bounded_int, keys_value, queue_outcome, text_value, turn_token
-from ivr.telephony.twiml import Listening, TurnUrls, render_key_continuation, render_turn
+from ivr.streams.upgrade import stream_token, stream_url
+from ivr.telephony.twiml import Listening, TurnUrls, render_key_continuation, render_stream_connect, render_turn
 
 log = logging.getLogger(__name__)
 # Exceptions the guard turned into an apology, by type: zero in a healthy service under any
@@ -127,6 +128,24 @@ def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
     return heard
 
 
+def _to_stream(rt: Runtime, call_sid: str, caller: str) -> str:
+    parameters = {"token": stream_token(rt.settings.id_hash_secret, call_sid), "from": caller, "to": _param("To")}
+    return render_stream_connect(TurnUrls(rt.settings.public_base_url, 0), stream_url(rt.settings.public_base_url),
+                                 parameters)
+
+
+def _after_stream(rt: Runtime) -> Render:
+    """What the stream had not done: a question again (after an apology), or just the wait —
+    the prompts before a hand-off were played in the stream."""
+    render = _renderer(rt)
+    apology = Prompt("stream_lost", "cmn", rt.flow.prompts["cmn"]["stream_lost"])
+
+    def after(turn: Turn, number: int) -> str:
+        speech = [apology, *turn.speech] if isinstance(turn.wait, Ask) else []
+        return render(Turn(speech=speech, wait=turn.wait, step=turn.step), number)
+    return after
+
+
 def _turn_token() -> int:
     return turn_token(request.args.get("t"))
 
@@ -170,8 +189,24 @@ def create_blueprint() -> Blueprint:
         def start(rt: Runtime, call_sid: str) -> str:
             caller = _param("From")
             log.info("call %s started from %s", call_sid, mask_phone(caller))
+            if rt.settings.call_audio == "stream":
+                return _to_stream(rt, call_sid, caller)
             return rt.calls.start(call_sid, caller, _param("To"), WebhookReplies.first(_renderer(rt)))
         return _guarded(start)
+
+    @bp.post("/stream/ended")
+    def stream_ended() -> Response:
+        """<Connect action>: the media stream is over.  The dialog goes on here from the stored
+        state — a hand-off (the queue, a hang-up) is carried out, a question cut off by a lost
+        stream is asked again after an apology; a call the stream never started (the stream
+        server is down) starts here, in webhook mode."""
+        def resume(rt: Runtime, call_sid: str) -> str:
+            try:
+                return rt.calls.resume(call_sid, WebhookReplies(_after_stream(rt)))
+            except UnknownCall:
+                log.warning("call %s: the media stream never started; the call goes on by webhooks", call_sid)
+                return rt.calls.start(call_sid, _param("From"), _param("To"), WebhookReplies.first(_renderer(rt)))
+        return _guarded(resume)
 
     @bp.post("/turn")
     def turn() -> Response:

@@ -110,6 +110,16 @@ def render_key_continuation(urls: TurnUrls, keyed: str, finish_on_key: str, time
     return str(response.to_xml())
 
 
+def render_stream_connect(urls: TurnUrls, stream: str, parameters: dict[str, str]) -> str:
+    """Hand the call to a media stream; when it ends, Twilio asks `/twilio/stream/ended`."""
+    response = VoiceResponse()
+    connect = response.connect(action=f"{urls.base}/twilio/stream/ended", method="POST")
+    target = connect.stream(url=stream)
+    for name, value in parameters.items():
+        target.parameter(name=name, value=value)
+    return str(response.to_xml())
+
+
 def render_turn(turn: Turn, store: PromptStore, urls: TurnUrls, listening: Listening = Listening()) -> str:
     response = VoiceResponse()
     wait = turn.wait

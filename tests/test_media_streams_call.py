@@ -1,0 +1,179 @@
+"""A call over Twilio Media Streams, with Twilio's side played over a real WebSocket on loopback:
+the signed upgrade, `connected`/`start`, prompts arriving as μ-law media with a mark named by
+each prompt's text twin, keys as `dtmf`, and the webhook going on after the stream ends."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import threading
+from typing import Iterator
+
+import pytest
+from twilio.request_validator import RequestValidator
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from hotline_harness import BASE_URL, TOKEN
+from ivr.streams.server import StreamServer
+from ivr.streams.upgrade import stream_url
+
+STREAM_URL = stream_url(BASE_URL)  # wss://hotline.example.test/twilio/stream, as Twilio signs it
+
+
+@pytest.fixture()
+def streaming(make_hotline) -> Iterator:
+    hotline = make_hotline(CALL_AUDIO="stream")
+    hotline.remember_language("+8613800000002")
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        holder["server"] = loop.run_until_complete(StreamServer(hotline.rt).serve("127.0.0.1", 0))
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    port = holder["server"].sockets[0].getsockname()[1]
+    hotline.stream_address = f"ws://127.0.0.1:{port}/twilio/stream"
+    yield hotline
+    loop.call_soon_threadsafe(holder["server"].close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def post(hotline, path: str, **params: str) -> str:
+    form = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "5" * 32, "From": "+8613800000002",
+            "To": "+862160000000", "CallStatus": "in-progress", **params}
+    response = hotline.app.test_client().post(
+        path, data=form, headers={"X-Twilio-Signature": hotline.sim.sign(BASE_URL + path, form)})
+    assert response.status_code == 200
+    return response.data.decode()
+
+
+class TwilioSide:
+    """Twilio's end of one stream: plays (here: collects) what it is sent, echoes marks."""
+
+    def __init__(self, ws: ClientConnection, call_sid: str, parameters: dict[str, str]) -> None:
+        self.ws, self.call_sid = ws, call_sid
+        self.audio = bytearray()
+        self.heard: list[str] = []  # the mark names: the text twins of the prompts played
+        self.closed = False
+        ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ" + "1" * 32,
+                            "start": {"streamSid": "MZ" + "1" * 32, "accountSid": "AC" + "5" * 32,
+                                      "callSid": call_sid, "tracks": ["inbound"], "customParameters": parameters,
+                                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                                      "channels": 1}}}))
+
+    def play_until_quiet(self, seconds: float = 3.0) -> list[str]:
+        """Receive until nothing comes for a moment; each mark is echoed as played."""
+        marks: list[str] = []
+        while True:
+            try:
+                message = json.loads(self.ws.recv(timeout=seconds))
+            except TimeoutError:
+                return marks
+            except Exception:  # noqa: BLE001 - the server closed the stream
+                self.closed = True
+                return marks
+            if message["event"] == "media":
+                self.audio += base64.b64decode(message["media"]["payload"])
+            elif message["event"] == "mark":
+                name = message["mark"]["name"]
+                marks.append(name)
+                self.heard.append(name)
+                self.ws.send(json.dumps({"event": "mark", "streamSid": message["streamSid"], "mark": {"name": name}}))
+            seconds = 0.5
+
+    def press(self, digit: str) -> None:
+        self.ws.send(json.dumps({"event": "dtmf", "streamSid": "MZ" + "1" * 32,
+                                 "dtmf": {"track": "inbound_track", "digit": digit}}))
+
+
+def open_stream(hotline, signature: str | None = None) -> ClientConnection:
+    signature = RequestValidator(TOKEN).compute_signature(STREAM_URL, {}) if signature is None else signature
+    return connect(hotline.stream_address, additional_headers={"X-Twilio-Signature": signature}, open_timeout=5)
+
+
+def parameters_of(twiml: str) -> dict[str, str]:
+    return dict(re.findall(r'<Parameter name="([a-z]+)" value="([^"]*)"', twiml))
+
+
+def step_of(hotline, call_sid: str) -> str:
+    from ivr.db.models import CallSession
+    with hotline.rt.sessions() as db:
+        return db.get(CallSession, call_sid).state["step"]
+
+
+def texts(hotline, marks: list[str]) -> str:
+    client = hotline.app.test_client()
+    return " ".join(client.get(name).data.decode() for name in marks if name.startswith("/prompts/"))
+
+
+def test_a_call_runs_on_the_stream_and_the_webhook_takes_the_hand_off(streaming) -> None:
+    hotline = streaming
+    twiml = post(hotline, "/twilio/voice")
+    assert f'<Stream url="{STREAM_URL}">' in twiml and "/twilio/stream/ended" in twiml
+    with open_stream(hotline) as ws:
+        twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+        menu = twilio.play_until_quiet()
+        assert "查询办理进度，请按1" in texts(hotline, menu)
+        assert len(twilio.audio) > 8000 * 3  # seconds of real prompt audio, as μ-law
+        twilio.press("0")
+        after = twilio.play_until_quiet()
+        assert "正在为您转接工作人员" in texts(hotline, after)
+        assert twilio.closed  # the queue is not in the stream: the socket is closed for the webhook
+    assert step_of(hotline, "CA" + "7" * 32) == "queue"
+    ended = post(hotline, "/twilio/stream/ended")
+    assert "<Enqueue" in ended and "<Play>" not in ended  # "connecting" was heard in the stream
+    assert hotline.handoffs()[-1].reason == "pressed_0"
+
+
+def test_a_lost_stream_goes_on_by_webhook_with_an_apology_and_the_same_question(streaming) -> None:
+    hotline = streaming
+    twiml = post(hotline, "/twilio/voice")
+    with open_stream(hotline) as ws:
+        twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+        twilio.play_until_quiet()
+        twilio.press("1")
+        twilio.play_until_quiet()  # the ID question
+    # the socket is gone mid-question (the stream process died): Twilio asks the Connect action
+    ended = post(hotline, "/twilio/stream/ended")
+    assert "<Gather" in ended
+    said = texts(hotline, [path + ".txt" for path in re.findall(r"<Play>[^<]*?(/prompts/[^<]+)\.wav</Play>", ended)])
+    assert said.startswith("对不起，线路出了点问题") and "身份证" in said
+
+
+def test_the_stream_server_being_down_leaves_the_call_to_the_webhooks(streaming) -> None:
+    hotline = streaming
+    post(hotline, "/twilio/voice")
+    ended = post(hotline, "/twilio/stream/ended")  # the stream never started
+    assert "<Gather" in ended and "/twilio/turn?t=1" in ended
+
+
+def test_an_unsigned_or_wrongly_signed_upgrade_is_refused(streaming) -> None:
+    hotline = streaming
+    https_signed = RequestValidator(TOKEN).compute_signature(BASE_URL + "/twilio/stream", {})
+    for signature in ("", "bm90IGEgc2lnbmF0dXJl", https_signed):
+        with pytest.raises(InvalidStatus) as refused:
+            open_stream(hotline, signature)
+        assert refused.value.response.status_code == 403
+
+
+def test_a_wrong_token_or_a_second_stream_for_one_call_is_closed_at_once(streaming) -> None:
+    hotline = streaming
+    twiml = post(hotline, "/twilio/voice")
+    with open_stream(hotline) as ws:
+        twilio = TwilioSide(ws, "CA" + "7" * 32, dict(parameters_of(twiml), token="0" * 32))
+        assert twilio.play_until_quiet() == [] and twilio.closed
+    with open_stream(hotline) as ws:
+        assert TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml)).play_until_quiet()  # the real one
+    with open_stream(hotline) as ws:  # replayed: the call has its stream already
+        twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+        assert twilio.play_until_quiet() == [] and twilio.closed
