@@ -42,7 +42,11 @@ def streaming(make_hotline) -> Iterator:
     port = holder["server"].sockets[0].getsockname()[1]
     hotline.stream_address = f"ws://127.0.0.1:{port}/twilio/stream"
     yield hotline
-    loop.call_soon_threadsafe(holder["server"].close)
+
+    async def close() -> None:
+        holder["server"].close()
+        await holder["server"].wait_closed()
+    asyncio.run_coroutine_threadsafe(close(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
 
@@ -177,3 +181,24 @@ def test_a_wrong_token_or_a_second_stream_for_one_call_is_closed_at_once(streami
     with open_stream(hotline) as ws:  # replayed: the call has its stream already
         twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
         assert twilio.play_until_quiet() == [] and twilio.closed
+
+
+def test_a_key_while_the_prompt_plays_clears_it_at_once_and_counts(streaming) -> None:
+    hotline = streaming
+    twiml = post(hotline, "/twilio/voice")
+    with open_stream(hotline) as ws:
+        twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+        pending: list[str] = []
+        while not pending:  # the menu is being sent; Twilio would still be playing it: no echo
+            message = json.loads(ws.recv(timeout=5))
+            if message["event"] == "mark":
+                pending.append(message["mark"]["name"])
+        twilio.press("1")
+        events = []
+        while "clear" not in events:
+            events.append(json.loads(ws.recv(timeout=5))["event"])
+        assert events[-1] == "clear"
+        for name in pending:  # after a clear Twilio echoes the marks of the dropped audio
+            ws.send(json.dumps({"event": "mark", "streamSid": "MZ" + "1" * 32, "mark": {"name": name}}))
+        twilio.play_until_quiet()
+    assert step_of(hotline, "CA" + "7" * 32) == "ask_id"  # the key was the answer: status, then ID
