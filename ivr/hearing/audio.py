@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     try:
         import audioop
     except ImportError as exc:  # pragma: no cover - Python >= 3.13 without audioop-lts
-        raise ImportError("ivr.speech.audio needs 'audioop' (on Python >= 3.13 install "
+        raise ImportError("ivr.hearing.audio needs 'audioop' (on Python >= 3.13 install "
                           "'audioop-lts')") from exc
 
 __all__ = [

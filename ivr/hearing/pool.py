@@ -40,13 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ivr.speech.grammar import GrammarError
-from ivr.speech.models import ModelError, model_info
+from ivr.hearing.grammar import GrammarError
+from ivr.hearing.models import ModelError, model_info
 
 __all__ = ["Recognition", "RecognizerPool", "PoolError", "GrammarError", "ModelError",
            "default_pool_size"]
 
-log = logging.getLogger("ivr.speech.pool")
+log = logging.getLogger("ivr.hearing.pool")
 
 _START_FAILURES_BEFORE_BROKEN = 3
 _GRAMMAR_CACHE = 256
@@ -113,8 +113,8 @@ def _worker_main(conn: Any, model_path: str, log_level: int) -> None:
     try:
         import vosk
 
-        from ivr.speech.audio import to_model_rate
-        from ivr.speech.grammar import Vocabulary, compile_grammar, match_phrase
+        from ivr.hearing.audio import to_model_rate
+        from ivr.hearing.grammar import Vocabulary, compile_grammar, match_phrase
 
         vosk.SetLogLevel(log_level)
         info = model_info(model_path)

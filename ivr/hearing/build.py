@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from ivr.config import ConfigError, Settings
-from ivr.hearing import Hearing
+from ivr.hearing.batch import Hearing
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ class VoskRecogniser:
     """Recognition in a pool of processes, created lazily in each web worker (after forking)."""
 
     def __init__(self, model_dir: Path, workers: int, grammars_dir: Path) -> None:
-        from ivr.speech.models import model_sample_rate
+        from ivr.hearing.models import model_sample_rate
         self.model_dir = model_dir
         self.workers = workers or None
         self.grammars_dir = grammars_dir
@@ -29,7 +29,7 @@ class VoskRecogniser:
         self._lock = threading.Lock()
 
     def _get_pool(self):
-        from ivr.speech.pool import RecognizerPool
+        from ivr.hearing.pool import RecognizerPool
         with self._lock:
             if self._pool is None:
                 self._pool = RecognizerPool(self.model_dir, workers=self.workers, wait=False)
@@ -43,8 +43,8 @@ class VoskRecogniser:
     def transcribe(self, audio: bytes, context: str, timeout: float) -> str | None:
         """The recognised words, "" when the words are not a phrase of the context (rejected),
         None when nothing could be recognised (no input)."""
-        from ivr.speech.audio import AudioError, decode_for_model
-        from ivr.speech.grammar import GrammarError, accept_result
+        from ivr.hearing.audio import AudioError, decode_for_model
+        from ivr.hearing.grammar import GrammarError, accept_result
         try:
             pcm, rate = decode_for_model(audio, self.rate)
         except AudioError as exc:
@@ -70,7 +70,7 @@ def build_hearing(settings: Settings) -> Hearing | None:
     if mode == "transcript":
         log.warning("speech: taking the words carried by recordings (simulator mode, not for real calls)")
         return Hearing(recogniser=None, understand=understander, transcripts_allowed=True)
-    from ivr.speech.models import find_model
+    from ivr.hearing.models import find_model
     model = find_model(settings.models_dir, settings.vosk_model)
     if model is None:
         if mode == "vosk":
