@@ -40,6 +40,13 @@ class VoskRecogniser:
         from ivr.nlu import all_phrases
         return tuple(all_phrases(context, self.grammars_dir))
 
+    def open_session(self, encoding: str = "mulaw", sample_rate: int = 8000):
+        """A live call's own recogniser process (streaming.StreamingSession), or None when
+        streaming recognition is unavailable (the call then answers with keys)."""
+        from ivr.hearing.streaming import StreamingSession
+        channel = self._get_pool().open_stream(sample_rate)
+        return StreamingSession(channel, encoding) if channel is not None else None
+
     def transcribe(self, audio: bytes, context: str, timeout: float) -> str | None:
         """The recognised words, "" when the words are not a phrase of the context (rejected),
         None when nothing could be recognised (no input)."""
@@ -82,6 +89,14 @@ def build_hearing(settings: Settings) -> Hearing | None:
     log.info("speech is on: Vosk model %s", model.name)
     recogniser = VoskRecogniser(model, settings.recognition_workers, settings.grammars_dir)
     return Hearing(recogniser=recogniser, understand=understander, transcripts_allowed=settings.demo)
+
+
+def endpoint_settings(settings: Settings):
+    """The deployment's end-of-speech settings for live calls (endpointer.EndpointSettings)."""
+    from ivr.hearing.endpointer import EndpointSettings
+    return EndpointSettings(short_silence_ms=settings.endpoint_short_silence_ms,
+                            long_silence_ms=settings.endpoint_long_silence_ms,
+                            speech_start_ms=settings.speech_start_ms, vad_mode=settings.vad_mode)
 
 
 def _understand(context: str, text: str, lang: str = "cmn", *, grammars: Path, understand):
