@@ -1,7 +1,11 @@
 """One spoken turn of a live call: recogniser and endpointer fed the same frames.
 
-The endpointer's wait depends on whether the partial words are already a complete phrase of the
+The endpointer's wait depends on whether the words so far are already a complete phrase of the
 step's grammar; when it decides the turn is over, FinalResult() gives the words (≈ 10 ms).
+A partial result is not trusted alone: in grammar mode it can add a phrase's next word during
+the silence after the first. Once the caller falls silent with a partial that looks complete,
+the recogniser process "peeks" (FinalResult() of the audio so far on a fresh recogniser), and
+only a complete peek that covers the last voiced frame earns the short wait.
 Times are counted in audio frames, so tests and benches run at any pace and still measure the
 decision's delay in audio time; ``final_latency`` is the wall time FinalResult() took.
 """
@@ -33,23 +37,45 @@ class LiveTurn:
 
     def __init__(self, session: StreamingSession, phrases: Sequence[str] | None,
                  complete: Completeness, settings: EndpointSettings = EndpointSettings(),
-                 max_ms: int = 20_000) -> None:
+                 max_ms: int = 20_000, lockstep: bool = False) -> None:
+        """lockstep: wait for each frame to be decoded before the endpointer sees it, so a feed
+        faster than real time (tests, benches) decides as a live call would."""
         self.session = session
+        self.lockstep = lockstep
         self.complete = complete
         self.endpointer = Endpointer(settings)
         self.max_ms = max_ms
         self.started = session.start(phrases)
         self._checked: tuple[str, bool] = ("", False)
+        self.peeks = 0
 
     def push(self, frame: bytes) -> Turn:
         """One 20 ms frame (the session's encoding); the turn's state after it."""
         if self.session.lost:
             return Turn.ENDED
         pcm = self.session.feed(frame)
-        state = self.endpointer.push(pcm, self._is_complete(self.session.partial))
+        if self.lockstep:
+            self.session.sync()
+        state = self.endpointer.push(pcm, self._complete_so_far())
         if state is not Turn.ENDED and self.endpointer.elapsed_ms >= self.max_ms:
             return Turn.ENDED
         return state
+
+    def _complete_so_far(self) -> bool:
+        """Complete when the partial looks complete and a peek covering all speech agrees."""
+        ep, channel = self.endpointer, self.session.channel
+        if ep.last_voiced_frame is None or not self._is_complete(self.session.partial):
+            return False
+        if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
+            return self._is_complete(channel.peeked[1])
+        if ep.silence_ms > 0 and not channel.peek_pending:
+            channel.peek()
+            self.peeks += 1
+            if self.lockstep:
+                channel.wait_peek()
+                if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
+                    return self._is_complete(channel.peeked[1])
+        return False
 
     def _is_complete(self, partial: str) -> bool:
         if partial != self._checked[0]:  # the matcher runs once per new partial, not per frame

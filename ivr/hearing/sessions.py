@@ -51,6 +51,9 @@ class StreamChannel:
         self.frames_sent = 0
         self.frames_dropped = 0
         self.partial = ""
+        self.partials: list[tuple[int, str]] = []
+        self.peeked: tuple[int, str] | None = None
+        self.peek_pending = False
         self._conn = conn
         self._utt = 0
         self._decoded = 0
@@ -71,6 +74,9 @@ class StreamChannel:
             phrases = tuple(phrases)
         self._utt += 1
         self._decoded, self.frames_sent, self.frames_dropped, self.partial = 0, 0, 0, ""
+        self.partials: list[tuple[int, str]] = []  # (frames decoded, words) at each change
+        self.peeked: tuple[int, str] | None = None  # (frames covered, FinalResult text)
+        self.peek_pending = False
         if not self._send(("start", self._utt, phrases)):
             return False
         msg = self._wait(("started", "grammar"), timeout)
@@ -116,6 +122,40 @@ class StreamChannel:
                             words=[tuple(w) for w in data["words"]], phrase=data["phrase"],
                             frames=data["frames"], final_seconds=data["final_seconds"],
                             decode_seconds=data["decode_seconds"])
+
+    def sync(self, timeout: float = 2.0) -> bool:
+        """Wait until the child has decoded every frame sent (lockstep). Live calls never need
+        it; tests and benches feeding faster than real time use it so that partials arrive at
+        the audio time they would in a call. False when the process is lost."""
+        if self.lost or not self._active:
+            return False
+        if not self._send(("sync", self._utt)):
+            return False
+        deadline = time.monotonic() + timeout
+        while self._decoded < self.frames_sent:
+            msg = self._wait(("progress",), max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                return False
+            self._handle(msg)
+        return True
+
+    def peek(self) -> None:
+        """Ask for the FinalResult() of the utterance so far without ending it (session_process
+        says why); the answer lands in ``peeked`` as (frames it covers, text)."""
+        if self.lost or not self._active or self.peek_pending:
+            return
+        if self._send(("peek", self._utt)):
+            self.peek_pending = True
+
+    def wait_peek(self, timeout: float = 2.0) -> bool:
+        """Wait for the answer to ``peek`` (lockstep feeding); False when the process is lost."""
+        deadline = time.monotonic() + timeout
+        while self.peek_pending:
+            msg = self._wait(("peeked",), max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                return False
+            self._handle(msg)
+        return not self.lost
 
     @property
     def backlog(self) -> int:
@@ -180,7 +220,11 @@ class StreamChannel:
 
     def _handle(self, msg: tuple) -> None:
         if msg[0] == "progress" and msg[1] == self._utt:
+            if msg[3] != self.partial:
+                self.partials.append((msg[2], msg[3]))
             self._decoded, self.partial = msg[2], msg[3]
+        elif msg[0] == "peeked" and msg[1] == self._utt:
+            self.peeked, self.peek_pending = (msg[2], msg[3]), False
         elif msg[0] == "fail" and msg[1] == self._utt:
             log.warning("streaming recognition failed in %s: %s", self.pid, msg[2])
             self._active = False

@@ -58,6 +58,10 @@ class StreamingSession:
         self.channel.feed(pcm)
         return pcm
 
+    def sync(self, timeout: float = 2.0) -> bool:
+        """Wait until every frame fed is decoded (for feeding faster than real time)."""
+        return self.channel.sync(timeout)
+
     def finish(self, timeout: float = 2.0) -> StreamResult | None:
         """The utterance's final words (FinalResult()), or None for no input."""
         return self.channel.finish(timeout)
