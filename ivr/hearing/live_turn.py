@@ -2,10 +2,12 @@
 
 The endpointer's wait depends on whether the words so far are already a complete phrase of the
 step's grammar; when it decides the turn is over, FinalResult() gives the words (≈ 10 ms).
-A partial result is not trusted alone: in grammar mode it can add a phrase's next word during
-the silence after the first. Once the caller falls silent with a partial that looks complete,
-the recogniser process "peeks" (FinalResult() of the audio so far on a fresh recogniser), and
-only a complete peek that covers the last voiced frame earns the short wait.
+The partial result is not trusted for this: in grammar mode it can add a phrase's next word
+during the silence after the first, and it trails the audio by up to ≈ 0.2 s. So when the
+caller falls silent the recogniser process "peeks" (FinalResult() of the audio so far on a
+fresh recogniser, the live one untouched), and only a complete peek that covers the last
+voiced frame earns the short wait. One peek per pause; the partial stays for display and
+barge-in.
 Times are counted in audio frames, so tests and benches run at any pace and still measure the
 decision's delay in audio time; ``final_latency`` is the wall time FinalResult() took.
 """
@@ -62,14 +64,14 @@ class LiveTurn:
         return state
 
     def _complete_so_far(self) -> bool:
-        """Complete when the partial looks complete and a peek covering all speech agrees."""
+        """Complete when a peek covering all the speech so far is a complete phrase."""
         ep, channel = self.endpointer, self.session.channel
-        if ep.last_voiced_frame is None or not self._is_complete(self.session.partial):
+        if ep.last_voiced_frame is None:
             return False
         if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
             return self._is_complete(channel.peeked[1])
         if ep.silence_ms > 0 and not channel.peek_pending:
-            channel.peek()
+            channel.peek()  # the caller fell silent: what has been said so far?
             self.peeks += 1
             if self.lockstep:
                 channel.wait_peek()
