@@ -205,6 +205,21 @@ def test_a_stuck_recogniser_costs_frames_not_the_calls_thread(pool: RecognizerPo
         assert s.finish() is not None  # it caught up: the call goes on
 
 
+def test_a_full_pool_refuses_new_calls_until_one_hangs_up(pool: RecognizerPool) -> None:
+    pool._forker.max_streams = pool._forker.open_streams + 2
+    try:
+        first, second = pool.open_stream(8000, 30), pool.open_stream(8000, 30)
+        assert first is not None and second is not None
+        assert pool.open_stream(8000, 30) is None  # this call answers with keys
+        first.close()
+        third = pool.open_stream(8000, 30)
+        assert third is not None
+        third.close()
+        second.close()
+    finally:
+        pool._forker.max_streams = None
+
+
 def test_a_grammar_the_model_cannot_say_is_refused(pool: RecognizerPool) -> None:
     with session(pool) as s:
         with pytest.raises(GrammarError):

@@ -274,9 +274,10 @@ class RecognizerPool:
 
     def __init__(self, model_path: Path | str, workers: int | None = None, *,
                  wait: bool = True, start_timeout: float = 120.0, log_level: int = -2,
-                 streaming: bool = False) -> None:
+                 streaming: bool = False, max_streams: int | None = None) -> None:
         """streaming: also start the forker of per-call streaming sessions now (else on the
-        first open_stream); with wait, block until its model is loaded too."""
+        first open_stream); with wait, block until its model is loaded too.
+        max_streams: live calls recognised at once; open_stream refuses more (None: no limit)."""
         self.model_info = model_info(model_path)  # ModelError early, in the caller
         self.size = max(1, int(workers or os.cpu_count() or 1))
         self._start_timeout = start_timeout
@@ -294,7 +295,8 @@ class RecognizerPool:
         self._warned_problems: set[tuple[str, ...]] = set()
         self.counters = {"started": 0, "ready": 0, "crashes": 0, "timeouts": 0, "no_worker": 0,
                          "failures": 0, "recognitions": 0, "streams": 0, "no_stream": 0}
-        self._forker = SessionForker(self._ctx, self.model_info.path, log_level, start_timeout)
+        self._forker = SessionForker(self._ctx, self.model_info.path, log_level, start_timeout,
+                                     max_streams)
         for _ in range(self.size):
             self._spawn()
         forker_start = None
@@ -562,8 +564,9 @@ class RecognizerPool:
     def open_stream(self, sample_rate: int, timeout: float = 5.0) -> StreamChannel | None:
         """A live recogniser of its own for one call (16-bit PCM frames at ``sample_rate``).
 
-        None when streaming is unavailable (pool closed, model cannot load, no process in
-        ``timeout``): the caller answers that call with keys only. Close the channel at hang-up.
+        None when streaming is unavailable (pool closed, model cannot load, ``max_streams``
+        calls already open, no process in ``timeout``): the caller answers that call with keys
+        only. Close the channel at hang-up: that frees its place.
         """
         if not isinstance(sample_rate, int) or not 1000 <= sample_rate <= _MAX_RATE:
             raise ValueError(f"implausible sample rate {sample_rate!r}")

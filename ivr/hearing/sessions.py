@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ivr.hearing.grammar import GrammarError
 from ivr.hearing.session_process import forker_main
@@ -44,8 +44,10 @@ class StreamChannel:
     """One call's recogniser process, fed one utterance at a time. Not thread-safe: one call's
     thread uses it."""
 
-    def __init__(self, conn: Connection, pid: int, sample_rate: int) -> None:
+    def __init__(self, conn: Connection, pid: int, sample_rate: int,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.pid = pid
+        self._on_close = on_close
         self.sample_rate = sample_rate
         self.lost: str | None = None
         self.frames_sent = 0
@@ -163,7 +165,7 @@ class StreamChannel:
         return self.frames_sent - self._decoded
 
     def close(self) -> None:
-        """End the call's process (it exits on its own when told, else it is killed)."""
+        """End the call's process (it exits on its own when told) and free its place."""
         if self.lost is None:
             self._send(None)
             self.lost = "closed"
@@ -171,6 +173,9 @@ class StreamChannel:
             self._conn.close()
         except OSError:
             pass
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def kill(self, why: str) -> None:
         if self.lost is None or self.lost == "closed":
@@ -242,7 +247,10 @@ class SessionForker:
     If the forker itself dies, the next open() starts a new one (a model load, ≈ 1-2 s);
     sessions already running are separate processes and go on."""
 
-    def __init__(self, ctx: Any, model_path: Path, log_level: int, start_timeout: float) -> None:
+    def __init__(self, ctx: Any, model_path: Path, log_level: int, start_timeout: float,
+                 max_streams: int | None = None) -> None:
+        self.max_streams = max_streams
+        self.open_streams = 0
         self._ctx = ctx
         self._model_path = str(model_path)
         self._log_level = log_level
@@ -287,6 +295,8 @@ class SessionForker:
     def open(self, sample_rate: int, timeout: float) -> StreamChannel | None:
         """A new session process, or None if none could be made in ``timeout``."""
         with self._lock:
+            if self.max_streams is not None and self.open_streams >= self.max_streams:
+                return None  # full: more calls would slow every call down (docs/benchmarks.md)
             if self.broken or not self._ensure(max(timeout, self._start_timeout)):
                 return None
             assert self._conn is not None
@@ -301,8 +311,12 @@ class SessionForker:
                 self._stop()
                 return None
             self.forks += 1
-        channel = StreamChannel(Connection(fd), pid, sample_rate)
-        return channel
+            self.open_streams += 1
+        return StreamChannel(Connection(fd), pid, sample_rate, self._closed_one)
+
+    def _closed_one(self) -> None:
+        with self._lock:
+            self.open_streams -= 1
 
     def _stop(self) -> None:
         if self._conn is not None:
