@@ -127,6 +127,7 @@ class Settings:
     endpoint_long_silence_ms: int = 750
     speech_start_ms: int = 200
     vad_mode: int = 2
+    max_live_calls: int = 0  # 0: 5 per core (docs/benchmarks.md, live calls on the pool)
     recording_hosts: tuple[str, ...] = ("api.twilio.com",)
     demo_csv: Path | None = None
     log_level: str = "INFO"
@@ -223,6 +224,7 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         recording_deadline_seconds=float(env.get("RECORDING_DEADLINE_SECONDS") or 6.0),
         recognition_timeout_seconds=float(env.get("RECOGNITION_TIMEOUT_SECONDS") or 4.0),
         **_endpointing(env),
+        max_live_calls=_count(env, "MAX_LIVE_CALLS", 0),
         # The demo's terminal phone serves recordings from this machine.
         recording_hosts=tuple(h.strip() for h in (env.get("RECORDING_HOSTS") or (
             "api.twilio.com,127.0.0.1" if demo else "api.twilio.com")).split(",") if h.strip()),

@@ -234,3 +234,17 @@ def test_unknown_encodings_are_refused(pool: RecognizerPool) -> None:
             StreamingSession(channel, "opus")  # type: ignore[arg-type]
     finally:
         channel.close()
+
+
+def test_the_service_recogniser_opens_live_sessions(tmp_path: Path, audio_dir: Path) -> None:
+    from ivr.hearing.build import VoskRecogniser
+    recogniser = VoskRecogniser(korean_model_dir(), 1, tmp_path, max_live_calls=1)
+    try:
+        s = recogniser.open_session("mulaw")
+        assert s is not None
+        assert recogniser.open_session("mulaw") is None  # MAX_LIVE_CALLS reached
+        frames, _ = spoken_frames(["확인"], audio_dir)
+        assert listen(s, frames, KO_PHRASES).result.text == "확인"
+        s.close()
+    finally:
+        recogniser._get_pool().close()

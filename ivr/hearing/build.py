@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -15,15 +16,22 @@ from ivr.hearing.batch import Hearing
 
 log = logging.getLogger(__name__)
 
+# Live calls recognised at once per core when MAX_LIVE_CALLS is 0: a call's recogniser used
+# ≈ 0.06 CPU s per audio second, and 10 calls on 2 shared cores kept every target while 20
+# did not (docs/benchmarks.md).
+LIVE_CALLS_PER_CORE = 5
+
 
 class VoskRecogniser:
     """Recognition in a pool of processes, created lazily in each web worker (after forking)."""
 
-    def __init__(self, model_dir: Path, workers: int, grammars_dir: Path) -> None:
+    def __init__(self, model_dir: Path, workers: int, grammars_dir: Path,
+                 max_live_calls: int = 0) -> None:
         from ivr.hearing.models import model_sample_rate
         self.model_dir = model_dir
         self.workers = workers or None
         self.grammars_dir = grammars_dir
+        self.max_live_calls = max_live_calls or LIVE_CALLS_PER_CORE * (os.cpu_count() or 1)
         self.rate = model_sample_rate(model_dir)
         self._pool = None
         self._lock = threading.Lock()
@@ -32,7 +40,8 @@ class VoskRecogniser:
         from ivr.hearing.pool import RecognizerPool
         with self._lock:
             if self._pool is None:
-                self._pool = RecognizerPool(self.model_dir, workers=self.workers, wait=False)
+                self._pool = RecognizerPool(self.model_dir, workers=self.workers, wait=False,
+                                            max_streams=self.max_live_calls)
             return self._pool
 
     @functools.lru_cache(maxsize=64)
@@ -87,7 +96,8 @@ def build_hearing(settings: Settings) -> Hearing | None:
                     "callers answer with keys and prompts say so", settings.models_dir)
         return None
     log.info("speech is on: Vosk model %s", model.name)
-    recogniser = VoskRecogniser(model, settings.recognition_workers, settings.grammars_dir)
+    recogniser = VoskRecogniser(model, settings.recognition_workers, settings.grammars_dir,
+                                settings.max_live_calls)
     return Hearing(recogniser=recogniser, understand=understander, transcripts_allowed=settings.demo)
 
 

@@ -2,12 +2,12 @@
 
 The endpointer's wait depends on whether the words so far are already a complete phrase of the
 step's grammar; when it decides the turn is over, FinalResult() gives the words (≈ 10 ms).
-The partial result is not trusted for this: in grammar mode it can add a phrase's next word
-during the silence after the first, and it trails the audio by up to ≈ 0.2 s. So when the
-caller falls silent the recogniser process "peeks" (FinalResult() of the audio so far on a
-fresh recogniser, the live one untouched), and only a complete peek that covers the last
-voiced frame earns the short wait. One peek per pause; the partial stays for display and
-barge-in.
+A partial of several words is not trusted alone: in grammar mode the recogniser can add a
+phrase's next word during the silence after the first. So when the caller falls silent on a
+complete-looking partial of more than one word, the recogniser process "peeks" (FinalResult()
+of the audio so far on a fresh recogniser, the live one untouched), and only a complete peek
+that covers the last voiced frame earns the short wait. A peek re-decodes the utterance
+(≈ as much CPU again as the live decode), so single-word answers, the common case, skip it.
 Times are counted in audio frames, so tests and benches run at any pace and still measure the
 decision's delay in audio time; ``final_latency`` is the wall time FinalResult() took.
 """
@@ -64,14 +64,19 @@ class LiveTurn:
         return state
 
     def _complete_so_far(self) -> bool:
-        """Complete when a peek covering all the speech so far is a complete phrase."""
+        """Complete when the partial is a complete phrase and, if it has more than one word
+        (the last may be one the recogniser ran ahead with), a peek covering all the speech
+        so far agrees."""
         ep, channel = self.endpointer, self.session.channel
-        if ep.last_voiced_frame is None:
+        partial = self.session.partial
+        if ep.last_voiced_frame is None or not self._is_complete(partial):
             return False
+        if len(partial.split()) == 1:
+            return True  # a single word cannot have had a word appended
         if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
             return self._is_complete(channel.peeked[1])
         if ep.silence_ms > 0 and not channel.peek_pending:
-            channel.peek()  # the caller fell silent: what has been said so far?
+            channel.peek()  # the caller fell silent: what has really been said so far?
             self.peeks += 1
             if self.lockstep:
                 channel.wait_peek()
