@@ -220,6 +220,22 @@ def test_a_full_pool_refuses_new_calls_until_one_hangs_up(pool: RecognizerPool) 
         pool._forker.max_streams = None
 
 
+def test_a_dead_forker_is_replaced_and_running_calls_go_on(pool: RecognizerPool,
+                                                           audio_dir: Path) -> None:
+    frames, _ = spoken_frames(["확인"], audio_dir)
+    running = session(pool)
+    try:
+        forker = pool._forker.pid
+        os.kill(forker, signal.SIGKILL)
+        turn = listen(running, frames, KO_PHRASES)  # a call process outlives its forker
+        assert turn.result is not None and turn.result.text == "확인"
+        with session(pool) as s:  # the next call starts a new forker (a model load)
+            assert pool._forker.pid not in (None, forker)
+            assert listen(s, frames, KO_PHRASES).result.text == "확인"
+    finally:
+        running.close()
+
+
 def test_a_grammar_the_model_cannot_say_is_refused(pool: RecognizerPool) -> None:
     with session(pool) as s:
         with pytest.raises(GrammarError):

@@ -60,7 +60,7 @@ class StreamChannel:
         self._utt = 0
         self._decoded = 0
         self._active = False
-        conn.send(sample_rate)
+        self._send(sample_rate)  # a child already dead is lost from the start
 
     # -- utterances ----------------------------------------------------------
 
