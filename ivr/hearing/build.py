@@ -10,9 +10,14 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings
 from ivr.hearing.batch import Hearing
+
+if TYPE_CHECKING:
+    from ivr.hearing.endpointer import EndpointSettings
+    from ivr.hearing.streaming import Encoding, StreamingSession
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,8 @@ class VoskRecogniser:
         from ivr.nlu import all_phrases
         return tuple(all_phrases(context, self.grammars_dir))
 
-    def open_session(self, encoding: str = "mulaw", sample_rate: int = 8000):
+    def open_session(self, encoding: "Encoding" = "mulaw",
+                     sample_rate: int = 8000) -> "StreamingSession | None":
         """A live call's own recogniser process (streaming.StreamingSession), or None when
         streaming recognition is unavailable (the call then answers with keys)."""
         from ivr.hearing.streaming import StreamingSession
@@ -101,7 +107,7 @@ def build_hearing(settings: Settings) -> Hearing | None:
     return Hearing(recogniser=recogniser, understand=understander, transcripts_allowed=settings.demo)
 
 
-def endpoint_settings(settings: Settings):
+def endpoint_settings(settings: Settings) -> "EndpointSettings":
     """The deployment's end-of-speech settings for live calls (endpointer.EndpointSettings)."""
     from ivr.hearing.endpointer import EndpointSettings
     return EndpointSettings(short_silence_ms=settings.endpoint_short_silence_ms,
