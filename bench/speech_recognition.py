@@ -29,9 +29,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ivr.prompts.audio import to_telephone_wav  # noqa: E402
-from ivr.speech.audio import decode_for_model  # noqa: E402
-from ivr.speech.models import find_model, model_info  # noqa: E402
-from ivr.speech.pool import RecognizerPool  # noqa: E402
+from ivr.hearing.audio import decode_for_model  # noqa: E402
+from ivr.hearing.models import find_model, model_info  # noqa: E402
+from ivr.hearing.pool import RecognizerPool  # noqa: E402
 
 KO = (["네", "아니요", "상담원", "확인"], ["오늘 날씨가 정말 좋네요"], "ko")
 CN = (["是", "不是", "人工", "再听一遍"], ["今天天气很好我想出去走走"], "cmn-latn-pinyin")

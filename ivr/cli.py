@@ -148,7 +148,7 @@ def cmd_handoffs(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ivr.speech.models import cli_install
+    from ivr.hearing.models import cli_install
     settings = _settings(args, demo=True)
     return cli_install(settings.models_dir, args.url)
 
@@ -156,8 +156,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_grammars(args: argparse.Namespace) -> int:
     """Check the grammar files, then (with a model installed) every phrase against its vocabulary."""
     from ivr.nlu import CONTEXTS, all_phrases, check_grammars
-    from ivr.speech.grammar import check_phrases
-    from ivr.speech.models import find_model
+    from ivr.hearing.grammar import check_phrases
+    from ivr.hearing.models import find_model
     settings = _settings(args, demo=True)
     problems = list(check_grammars(settings.grammars_dir))
     model = find_model(settings.models_dir, settings.vosk_model)

@@ -65,6 +65,23 @@ def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     return raw
 
 
+def _endpointing(env: dict[str, str]) -> dict[str, int]:
+    """End-of-speech settings for live calls; checked here so a typo fails at start-up."""
+    short = _positive(env, "ENDPOINT_SHORT_SILENCE_MS", 300)
+    long = _positive(env, "ENDPOINT_LONG_SILENCE_MS", 750)
+    if long < short:
+        raise ConfigError(f"ENDPOINT_LONG_SILENCE_MS ({long}) must not be less than "
+                          f"ENDPOINT_SHORT_SILENCE_MS ({short})")
+    start = _int(env, "SPEECH_START_MS", 200)
+    if start < 20:
+        raise ConfigError(f"SPEECH_START_MS must be at least one 20 ms frame, got {start}")
+    mode = _int(env, "VAD_MODE", 2)
+    if not 0 <= mode <= 3:
+        raise ConfigError(f"VAD_MODE must be 0, 1, 2 or 3, got {mode}")
+    return {"endpoint_short_silence_ms": short, "endpoint_long_silence_ms": long,
+            "speech_start_ms": start, "vad_mode": mode}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -105,6 +122,12 @@ class Settings:
     record_max_seconds: int = 10
     recording_deadline_seconds: float = 6.0
     recognition_timeout_seconds: float = 4.0
+    # Live calls (Media Streams): end of speech, see ivr/hearing/endpointer.py and docs/speech.md
+    endpoint_short_silence_ms: int = 300
+    endpoint_long_silence_ms: int = 750
+    speech_start_ms: int = 200
+    vad_mode: int = 2
+    max_live_calls: int = 0  # 0: 5 per core (docs/benchmarks.md, live calls on the pool)
     recording_hosts: tuple[str, ...] = ("api.twilio.com",)
     demo_csv: Path | None = None
     log_level: str = "INFO"
@@ -201,6 +224,8 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         record_max_seconds=_int(env, "RECORD_MAX_SECONDS", 10),
         recording_deadline_seconds=float(env.get("RECORDING_DEADLINE_SECONDS") or 6.0),
         recognition_timeout_seconds=float(env.get("RECOGNITION_TIMEOUT_SECONDS") or 4.0),
+        **_endpointing(env),
+        max_live_calls=_count(env, "MAX_LIVE_CALLS", 0),
         # The demo's terminal phone serves recordings from this machine.
         recording_hosts=tuple(h.strip() for h in (env.get("RECORDING_HOSTS") or (
             "api.twilio.com,127.0.0.1" if demo else "api.twilio.com")).split(",") if h.strip()),

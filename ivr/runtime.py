@@ -19,9 +19,9 @@ from ivr.db.schema import make_engine, session_factory, upgrade
 from ivr.engine.interpreter import Engine
 from ivr.engine.policy import Policy
 from ivr.flow.loader import Flow, load_flow
-from ivr.hearing import Hearing
+from ivr.hearing.batch import Hearing
 from ivr.importer import import_matters
-from ivr.listening import build_hearing
+from ivr.hearing.build import build_hearing
 from ivr.prompts.render import PromptRenderer
 from ivr.prompts.store import PromptStore
 from ivr.timeutil import utc_now

@@ -16,8 +16,9 @@ from import_closure import forbidden_in, import_closure
 ROOT = Path(__file__).resolve().parent.parent
 
 # The engine and what it is built from: testable and reusable without the telephony side.
-# ivr.media runs a live call's audio for any transport (Media Streams, SIP), so it is engine-side.
-ENGINE_PACKAGES = ("ivr.engine", "ivr.flow", "ivr.nlu", "ivr.scheduling", "ivr.media")
+# ivr.media runs a live call's audio for any transport (Media Streams, SIP), and ivr.hearing
+# recognises it: both are engine-side.
+ENGINE_PACKAGES = ("ivr.engine", "ivr.flow", "ivr.nlu", "ivr.scheduling", "ivr.media", "ivr.hearing")
 NOT_IN_THE_ENGINE = ("flask", "flask_login", "flask_wtf", "werkzeug", "wtforms", "twilio", "sqlalchemy",
                      "alembic", "psycopg", "websockets", "ivr.telephony", "ivr.db", "ivr.web", "ivr.console")
 # Writing an outbox row belongs in the booking's transaction; sending it is the worker's job.

@@ -29,7 +29,7 @@ from ivr.simulator import (
 )
 from ivr.simulator.twilio_sim import BEEP_SECONDS, estimate_speech_seconds
 from test_simulator import scripted
-from ivr.telephony.transcript_wav import read_transcript, write_transcript_wav
+from ivr.hearing.transcript_wav import read_transcript, write_transcript_wav
 
 AUTH_TOKEN = "sim-record-auth-token"
 ACCOUNT_SID = DEFAULT_ACCOUNT_SID

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.prompts.audio import to_telephone_wav
-from ivr.speech.audio import AudioError, decode_for_model, decode_wav, pcm_seconds, to_model_rate
+from ivr.hearing.audio import AudioError, decode_for_model, decode_wav, pcm_seconds, to_model_rate
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

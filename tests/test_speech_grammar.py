@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ivr.speech.grammar import (
+from ivr.hearing.grammar import (
     GrammarError,
     Vocabulary,
     accept_result,

@@ -15,8 +15,8 @@ from typing import Iterator
 
 import pytest
 
-from ivr.speech import models
-from ivr.speech.models import (
+from ivr.hearing import models
+from ivr.hearing.models import (
     ModelError,
     ModelInstallError,
     cli_install,

@@ -15,10 +15,10 @@ from typing import Iterator
 
 import pytest
 
-from ivr.speech.audio import decode_for_model, decode_wav
-from ivr.speech.grammar import GrammarError
-from ivr.speech.models import model_info
-from ivr.speech.pool import PoolError, RecognizerPool
+from ivr.hearing.audio import decode_for_model, decode_wav
+from ivr.hearing.grammar import GrammarError
+from ivr.hearing.models import model_info
+from ivr.hearing.pool import PoolError, RecognizerPool
 from speech_fixtures.helpers import (
     KO_OUT_OF_GRAMMAR,
     KO_PHRASES,

@@ -23,7 +23,7 @@ Typical use::
     call.hangup()
 
 Recordings: ``speak()`` stores the caller's words as a transcript WAV
-(:func:`ivr.telephony.transcript_wav.write_transcript_wav`) and posts the
+(:func:`ivr.hearing.transcript_wav.write_transcript_wav`) and posts the
 ``<Record>`` action with ``RecordingUrl``/``RecordingSid``/``RecordingDuration``.
 Give the simulator a started :class:`~ivr.simulator.recordings.RecordingServer`
 (``recording_server=``) and the app can fetch ``RecordingUrl + ".wav"`` with
@@ -56,7 +56,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
-from ivr.telephony.transcript_wav import write_transcript_wav
+from ivr.hearing.transcript_wav import write_transcript_wav
 
 from .recordings import RecordingServer
 from .transport import HttpResponse, Transport
@@ -807,7 +807,7 @@ class SimCall:
         """The caller speaks to the pending <Record>.
 
         The recording holds ``audio`` (WAV bytes) if given, else a transcript WAV
-        carrying ``text`` (:func:`~ivr.telephony.transcript_wav.write_transcript_wav`),
+        carrying ``text`` (:func:`~ivr.hearing.transcript_wav.write_transcript_wav`),
         else plain silence-as-audio (indistinct speech). Speech lasts ``seconds``,
         else the WAV's own length (``audio`` without ``text``), else an estimate
         from ``text``; recording stops at ``maxLength`` (a transcript is then cut

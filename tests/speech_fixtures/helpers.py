@@ -102,3 +102,34 @@ def model_overlay(model: Path, dest: Path, mfcc_lines: list[str]) -> Path:
     shutil.copy(model / "conf" / "model.conf", dest / "conf" / "model.conf")
     (dest / "conf" / "mfcc.conf").write_text("\n".join(mfcc_lines) + "\n")
     return dest
+
+
+def spoken_frames(parts: list[str | float], out_dir: Path, *, lead: float = 0.3,
+                  tail: float = 1.5) -> tuple[list[bytes], list[tuple[float, float]]]:
+    """Korean words and pauses as a phone line delivers them: 20 ms frames of 8 kHz μ-law.
+
+    ``parts`` mixes words (espeak-ng, trimmed to where the voice is) and pauses in seconds.
+    Returns the frames and each word's (start, end) in audio seconds."""
+    import audioop as _audioop  # noqa: PLC0415 - deprecated module, only the speech tests use it
+    from array import array
+
+    from ivr.hearing.audio import decode_wav
+
+    pcm = b"\0\0" * int(lead * 8000)
+    spans = []
+    for part in parts:
+        if isinstance(part, (int, float)):
+            pcm += b"\0\0" * int(part * 8000)
+            continue
+        word, rate = decode_wav(speak_telephone(part, out_dir))
+        assert rate == 8000
+        samples = array("h", word)
+        loud = [i for i, v in enumerate(samples) if abs(v) > 300]
+        word = samples[loud[0]:loud[-1] + 1].tobytes()
+        start = len(pcm) / 16000
+        pcm += word
+        spans.append((start, len(pcm) / 16000))
+    pcm += b"\0\0" * int(tail * 8000)
+    pcm += b"\0\0" * (-(len(pcm) // 2) % 160)
+    ulaw = _audioop.lin2ulaw(pcm, 2)
+    return [ulaw[i:i + 160] for i in range(0, len(ulaw), 160)], spans

@@ -13,6 +13,10 @@ holding its own loaded model:
   free worker) returns None too; its worker is killed and replaced;
 - `recognize` is thread-safe: web threads queue for the next free worker.
 
+Live calls (`open_stream`, issue 9) do not queue for these workers: each call gets a process of
+its own for as long as it lasts, forked from a forker process that loaded the model once
+(sessions.py, session_process.py). A crash, a kill or an overrun ends that call's stream only.
+
 Processes are started with the "spawn" context: a fresh interpreter that
 inherits no threads, locks, sockets or database connections from the web
 process (fork is unsafe in a threaded server), and no process-global state
@@ -40,13 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ivr.speech.grammar import GrammarError
-from ivr.speech.models import ModelError, model_info
+from ivr.hearing.grammar import GrammarError
+from ivr.hearing.models import ModelError, model_info
+from ivr.hearing.sessions import SessionForker, StreamChannel
 
 __all__ = ["Recognition", "RecognizerPool", "PoolError", "GrammarError", "ModelError",
-           "default_pool_size"]
+           "StreamChannel", "default_pool_size"]
 
-log = logging.getLogger("ivr.speech.pool")
+log = logging.getLogger("ivr.hearing.pool")
 
 _START_FAILURES_BEFORE_BROKEN = 3
 _GRAMMAR_CACHE = 256
@@ -113,8 +118,8 @@ def _worker_main(conn: Any, model_path: str, log_level: int) -> None:
     try:
         import vosk
 
-        from ivr.speech.audio import to_model_rate
-        from ivr.speech.grammar import Vocabulary, compile_grammar, match_phrase
+        from ivr.hearing.audio import to_model_rate
+        from ivr.hearing.grammar import Vocabulary, compile_grammar, match_phrase
 
         vosk.SetLogLevel(log_level)
         info = model_info(model_path)
@@ -268,7 +273,11 @@ class RecognizerPool:
     """
 
     def __init__(self, model_path: Path | str, workers: int | None = None, *,
-                 wait: bool = True, start_timeout: float = 120.0, log_level: int = -2) -> None:
+                 wait: bool = True, start_timeout: float = 120.0, log_level: int = -2,
+                 streaming: bool = False, max_streams: int | None = None) -> None:
+        """streaming: also start the forker of per-call streaming sessions now (else on the
+        first open_stream); with wait, block until its model is loaded too.
+        max_streams: live calls recognised at once; open_stream refuses more (None: no limit)."""
         self.model_info = model_info(model_path)  # ModelError early, in the caller
         self.size = max(1, int(workers or os.cpu_count() or 1))
         self._start_timeout = start_timeout
@@ -285,12 +294,21 @@ class RecognizerPool:
         self._ids = itertools.count(1)
         self._warned_problems: set[tuple[str, ...]] = set()
         self.counters = {"started": 0, "ready": 0, "crashes": 0, "timeouts": 0, "no_worker": 0,
-                         "failures": 0, "recognitions": 0}
+                         "failures": 0, "recognitions": 0, "streams": 0, "no_stream": 0}
+        self._forker = SessionForker(self._ctx, self.model_info.path, log_level, start_timeout,
+                                     max_streams)
         for _ in range(self.size):
             self._spawn()
+        forker_start = None
+        if streaming:
+            forker_start = threading.Thread(target=self._forker.start, name="vosk-forker-start",
+                                            daemon=True)
+            forker_start.start()
         if wait:
             try:
                 self.wait_ready(start_timeout)
+                if forker_start is not None:
+                    forker_start.join(start_timeout)
             except BaseException:
                 self.close()
                 raise
@@ -447,6 +465,7 @@ class RecognizerPool:
         for w in workers:
             w.process.join(max(0.0, deadline - time.monotonic()))
             self._retire(w)
+        self._forker.close()  # open streams go on until their callers close them
 
     def __enter__(self) -> "RecognizerPool":
         return self
@@ -539,6 +558,23 @@ class RecognizerPool:
         self._count("failures")
         log.warning("recognition failed in worker %s: %s", worker.pid, msg[2])
         return None
+
+    # -- streaming ------------------------------------------------------------
+
+    def open_stream(self, sample_rate: int, timeout: float = 5.0) -> StreamChannel | None:
+        """A live recogniser of its own for one call (16-bit PCM frames at ``sample_rate``).
+
+        None when streaming is unavailable (pool closed, model cannot load, ``max_streams``
+        calls already open, no process in ``timeout``): the caller answers that call with keys
+        only. Close the channel at hang-up: that frees its place.
+        """
+        if not isinstance(sample_rate, int) or not 1000 <= sample_rate <= _MAX_RATE:
+            raise ValueError(f"implausible sample rate {sample_rate!r}")
+        if self._closed:
+            return None
+        channel = self._forker.open(sample_rate, timeout)
+        self._count("streams" if channel is not None else "no_stream")
+        return channel
 
     def _take(self, deadline: float) -> _Worker | None:
         while True:

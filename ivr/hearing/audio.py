@@ -21,13 +21,14 @@ with warnings.catch_warnings():
     try:
         import audioop
     except ImportError as exc:  # pragma: no cover - Python >= 3.13 without audioop-lts
-        raise ImportError("ivr.speech.audio needs 'audioop' (on Python >= 3.13 install "
+        raise ImportError("ivr.hearing.audio needs 'audioop' (on Python >= 3.13 install "
                           "'audioop-lts')") from exc
 
 __all__ = [
     "AudioError",
     "decode_wav",
     "to_model_rate",
+    "StreamUpsampler",
     "decode_for_model",
     "pcm_seconds",
 ]
@@ -134,6 +135,27 @@ def to_model_rate(pcm: bytes, rate: int, model_rate: int) -> tuple[bytes, int]:
     if sys.byteorder == "big":
         out = audioop.byteswap(out, 2)
     return out, model_rate
+
+
+class StreamUpsampler:
+    """`to_model_rate` for audio that arrives in frames: the filter state carries over from one
+    frame to the next, so 20 ms frames upsample exactly like the whole recording would
+    (the batch path upsamples too: same accuracy for live calls as for recordings)."""
+
+    def __init__(self, rate: int, model_rate: int) -> None:
+        if rate <= 0 or model_rate <= 0:
+            raise AudioError("sample rates must be positive")
+        self.rate = rate
+        self.out_rate = model_rate if rate < model_rate else rate
+        self._state: object = None
+
+    def __call__(self, pcm: bytes) -> bytes:
+        if self.out_rate == self.rate or not pcm:
+            return pcm
+        if sys.byteorder == "big":
+            pcm = audioop.byteswap(pcm, 2)
+        out, self._state = audioop.ratecv(pcm, 2, 1, self.rate, self.out_rate, self._state)
+        return audioop.byteswap(out, 2) if sys.byteorder == "big" else out
 
 
 def decode_for_model(data: bytes, model_rate: int) -> tuple[bytes, int]:

@@ -2,7 +2,7 @@
 
 Recognition runs in a separate process pool (Vosk can abort its process); understanding is the
 grammar matcher.  Tests and the terminal phone may inject the recogniser's text: a recording
-that carries a transcript (ivr.telephony.transcript_wav) skips recognition when allowed.
+that carries a transcript (ivr.hearing.transcript_wav) skips recognition when allowed.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.engine.events import SpeechHeard
-from ivr.telephony.transcript_wav import read_transcript
+from ivr.hearing.transcript_wav import read_transcript
 
 log = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ class Vocabulary:
     @classmethod
     def from_model_dir(cls, model_dir: Path | str) -> "Vocabulary":
         """Read the word list from the model folder (no model load; ~1 s for 500k words)."""
-        from ivr.speech.models import ModelError, read_vocabulary
+        from ivr.hearing.models import ModelError, read_vocabulary
         words = read_vocabulary(model_dir)
         if words is None:
             raise ModelError(f"{model_dir}: no word list found (no words.txt, and no symbol "

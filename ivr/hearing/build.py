@@ -7,32 +7,46 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.config import ConfigError, Settings
-from ivr.hearing import Hearing
+from ivr.hearing.batch import Hearing
+
+if TYPE_CHECKING:
+    from ivr.hearing.endpointer import EndpointSettings
+    from ivr.hearing.streaming import Encoding, StreamingSession
 
 log = logging.getLogger(__name__)
+
+# Live calls recognised at once per core when MAX_LIVE_CALLS is 0: a call's recogniser used
+# ≈ 0.06 CPU s per audio second, and 10 calls on 2 shared cores kept every target while 20
+# did not (docs/benchmarks.md).
+LIVE_CALLS_PER_CORE = 5
 
 
 class VoskRecogniser:
     """Recognition in a pool of processes, created lazily in each web worker (after forking)."""
 
-    def __init__(self, model_dir: Path, workers: int, grammars_dir: Path) -> None:
-        from ivr.speech.models import model_sample_rate
+    def __init__(self, model_dir: Path, workers: int, grammars_dir: Path,
+                 max_live_calls: int = 0) -> None:
+        from ivr.hearing.models import model_sample_rate
         self.model_dir = model_dir
         self.workers = workers or None
         self.grammars_dir = grammars_dir
+        self.max_live_calls = max_live_calls or LIVE_CALLS_PER_CORE * (os.cpu_count() or 1)
         self.rate = model_sample_rate(model_dir)
         self._pool = None
         self._lock = threading.Lock()
 
     def _get_pool(self):
-        from ivr.speech.pool import RecognizerPool
+        from ivr.hearing.pool import RecognizerPool
         with self._lock:
             if self._pool is None:
-                self._pool = RecognizerPool(self.model_dir, workers=self.workers, wait=False)
+                self._pool = RecognizerPool(self.model_dir, workers=self.workers, wait=False,
+                                            max_streams=self.max_live_calls)
             return self._pool
 
     @functools.lru_cache(maxsize=64)
@@ -40,11 +54,19 @@ class VoskRecogniser:
         from ivr.nlu import all_phrases
         return tuple(all_phrases(context, self.grammars_dir))
 
+    def open_session(self, encoding: "Encoding" = "mulaw",
+                     sample_rate: int = 8000) -> "StreamingSession | None":
+        """A live call's own recogniser process (streaming.StreamingSession), or None when
+        streaming recognition is unavailable (the call then answers with keys)."""
+        from ivr.hearing.streaming import StreamingSession
+        channel = self._get_pool().open_stream(sample_rate)
+        return StreamingSession(channel, encoding) if channel is not None else None
+
     def transcribe(self, audio: bytes, context: str, timeout: float) -> str | None:
         """The recognised words, "" when the words are not a phrase of the context (rejected),
         None when nothing could be recognised (no input)."""
-        from ivr.speech.audio import AudioError, decode_for_model
-        from ivr.speech.grammar import GrammarError, accept_result
+        from ivr.hearing.audio import AudioError, decode_for_model
+        from ivr.hearing.grammar import GrammarError, accept_result
         try:
             pcm, rate = decode_for_model(audio, self.rate)
         except AudioError as exc:
@@ -70,7 +92,7 @@ def build_hearing(settings: Settings) -> Hearing | None:
     if mode == "transcript":
         log.warning("speech: taking the words carried by recordings (simulator mode, not for real calls)")
         return Hearing(recogniser=None, understand=understander, transcripts_allowed=True)
-    from ivr.speech.models import find_model
+    from ivr.hearing.models import find_model
     model = find_model(settings.models_dir, settings.vosk_model)
     if model is None:
         if mode == "vosk":
@@ -80,8 +102,17 @@ def build_hearing(settings: Settings) -> Hearing | None:
                     "callers answer with keys and prompts say so", settings.models_dir)
         return None
     log.info("speech is on: Vosk model %s", model.name)
-    recogniser = VoskRecogniser(model, settings.recognition_workers, settings.grammars_dir)
+    recogniser = VoskRecogniser(model, settings.recognition_workers, settings.grammars_dir,
+                                settings.max_live_calls)
     return Hearing(recogniser=recogniser, understand=understander, transcripts_allowed=settings.demo)
+
+
+def endpoint_settings(settings: Settings) -> "EndpointSettings":
+    """The deployment's end-of-speech settings for live calls (endpointer.EndpointSettings)."""
+    from ivr.hearing.endpointer import EndpointSettings
+    return EndpointSettings(short_silence_ms=settings.endpoint_short_silence_ms,
+                            long_silence_ms=settings.endpoint_long_silence_ms,
+                            speech_start_ms=settings.speech_start_ms, vad_mode=settings.vad_mode)
 
 
 def _understand(context: str, text: str, lang: str = "cmn", *, grammars: Path, understand):
