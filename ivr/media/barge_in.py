@@ -24,7 +24,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ivr.flow.schema import BARGE_IN_POLICIES
-from ivr.speech.grammar import UNK_WORDS
+from ivr.hearing.grammar import UNK_WORDS
 
 __all__ = ["BARGE_IN_POLICIES", "BargeInSettings", "Utterance", "keys_interrupt", "voice_interrupts",
            "words", "grammar_word_heard"]

@@ -20,7 +20,7 @@ from ivr.media.speech import SpeechEnded, SpeechSignal, SpeechStarted
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop  # noqa: E402 - as in ivr/speech/audio.py (audioop-lts on Python >= 3.13)
+    import audioop  # noqa: E402 - as in ivr/hearing/audio.py (audioop-lts on Python >= 3.13)
 
 RATE = 8000  # Media Streams: audio/x-mulaw, 8000 Hz, mono, "always"
 
