@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import threading
+import time
 from typing import Iterator
 
 import pytest
@@ -75,8 +76,9 @@ class TwilioSide:
                                       "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                                       "channels": 1}}}))
 
-    def play_until_quiet(self, seconds: float = 3.0) -> list[str]:
-        """Receive until nothing comes for a moment; each mark is echoed as played."""
+    def play_until_quiet(self, seconds: float = 5.0, quiet: float = 2.0) -> list[str]:
+        """Receive until nothing comes for `quiet` seconds (a prompt not yet in the cache is
+        rendered first, which takes a moment on a busy machine); each mark is echoed as played."""
         marks: list[str] = []
         while True:
             try:
@@ -93,7 +95,15 @@ class TwilioSide:
                 marks.append(name)
                 self.heard.append(name)
                 self.ws.send(json.dumps({"event": "mark", "streamSid": message["streamSid"], "mark": {"name": name}}))
-            seconds = 0.5
+            seconds = quiet
+
+    def play_until(self, hotline, words: str, seconds: float = 20.0) -> list[str]:
+        """Receive (echoing marks) until the prompts heard so far include `words`."""
+        marks: list[str] = []
+        deadline = time.monotonic() + seconds
+        while words not in texts(hotline, marks) and not self.closed and time.monotonic() < deadline:
+            marks += self.play_until_quiet(seconds=0.2, quiet=0.2)
+        return marks
 
     def press(self, digit: str) -> None:
         self.ws.send(json.dumps({"event": "dtmf", "streamSid": "MZ" + "1" * 32,
@@ -126,12 +136,15 @@ def test_a_call_runs_on_the_stream_and_the_webhook_takes_the_hand_off(streaming)
     assert f'<Stream url="{STREAM_URL}">' in twiml and "/twilio/stream/ended" in twiml
     with open_stream(hotline) as ws:
         twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
-        menu = twilio.play_until_quiet()
+        menu = twilio.play_until(hotline, "查询办理进度，请按1")
         assert "查询办理进度，请按1" in texts(hotline, menu)
         assert len(twilio.audio) > 8000 * 3  # seconds of real prompt audio, as μ-law
         twilio.press("0")
-        after = twilio.play_until_quiet()
+        after = twilio.play_until(hotline, "正在为您转接工作人员")
         assert "正在为您转接工作人员" in texts(hotline, after)
+        deadline = time.monotonic() + 20
+        while not twilio.closed and time.monotonic() < deadline:
+            twilio.play_until_quiet(0.5, 0.5)
         assert twilio.closed  # the queue is not in the stream: the socket is closed for the webhook
     assert step_of(hotline, "CA" + "7" * 32) == "queue"
     ended = post(hotline, "/twilio/stream/ended")
@@ -144,9 +157,9 @@ def test_a_lost_stream_goes_on_by_webhook_with_an_apology_and_the_same_question(
     twiml = post(hotline, "/twilio/voice")
     with open_stream(hotline) as ws:
         twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
-        twilio.play_until_quiet()
+        twilio.play_until(hotline, "查询办理进度，请按1")
         twilio.press("1")
-        twilio.play_until_quiet()  # the ID question
+        twilio.play_until(hotline, "身份证")  # the ID question
     # the socket is gone mid-question (the stream process died): Twilio asks the Connect action
     ended = post(hotline, "/twilio/stream/ended")
     assert "<Gather" in ended
@@ -200,5 +213,5 @@ def test_a_key_while_the_prompt_plays_clears_it_at_once_and_counts(streaming) ->
         assert events[-1] == "clear"
         for name in pending:  # after a clear Twilio echoes the marks of the dropped audio
             ws.send(json.dumps({"event": "mark", "streamSid": "MZ" + "1" * 32, "mark": {"name": name}}))
-        twilio.play_until_quiet()
+        twilio.play_until(hotline, "身份证")
     assert step_of(hotline, "CA" + "7" * 32) == "ask_id"  # the key was the answer: status, then ID
