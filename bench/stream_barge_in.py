@@ -7,7 +7,7 @@ What it does
   2. runs ``--calls`` calls at once, each as Twilio would: a signed POST /twilio/voice, the
      signed WebSocket upgrade, `connected` and `start` with the TwiML's parameters; while the
      menu is still "playing" (its marks not echoed) the caller presses 1 after a random
-     0.2–1.5 s; the time from sending that `dtmf` to receiving `clear` is measured, then the
+     0.2–1.5 s (once all audio sent so far has been read); the time from sending that `dtmf` to receiving `clear` is measured, then the
      marks are echoed and the time until the first media frame of the next prompt;
   3. prints a Markdown table and one JSON line, stops both servers, deletes the temp dir.
 
@@ -23,7 +23,10 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +53,6 @@ def _voice(base_url: str, call_sid: str) -> dict[str, str]:
     signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/twilio/voice", form)
     twiml = requests.post(base_url + "/twilio/voice", data=form, timeout=15,
                           headers={"X-Twilio-Signature": signature}).text
-    import re
     return dict(re.findall(r'<Parameter name="([a-z]+)" value="([^"]*)"', twiml))
 
 
@@ -68,11 +70,15 @@ async def _call(base_url: str, stream_address: str, number: int, press_after: fl
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
         marks: list[str] = []
         started = time.monotonic()
-        while time.monotonic() - started < press_after or not marks:  # the menu "plays"
+        quiet_since = time.monotonic()
+        # The menu "plays" (its marks are not echoed); before the key, take in all that was sent,
+        # so that what follows the dtmf is the server's answer, not audio queued in the socket.
+        while time.monotonic() - started < press_after or not marks or time.monotonic() - quiet_since < 0.1:
             try:
                 message = json.loads(await asyncio.wait_for(ws.recv(), 0.05))
             except TimeoutError:
                 continue
+            quiet_since = time.monotonic()
             if message["event"] == "mark":
                 marks.append(message["mark"]["name"])
         await ws.send(json.dumps({"event": "dtmf", "streamSid": sid, "dtmf": {"track": "inbound_track",
@@ -113,21 +119,18 @@ def main() -> int:
            "CALL_AUDIO": "stream", "SENIOR_AGE": "200", "LOG_LEVEL": "WARNING"}
     try:
         with ServeProcess(["-m", "ivr", "serve", "--port", str(web_port)], web_port, env) as web:
-            streams = ServeProcess(["-m", "ivr", "streams", "--port", str(stream_port)], web_port, env)
-            streams.process = None
-            import subprocess
+            log = open(var / "streams.log", "wb")  # noqa: SIM115 - closed with the temp dir
             proc = subprocess.Popen([sys.executable, "-m", "ivr", "streams", "--port", str(stream_port)], cwd=ROOT,
-                                    env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
             try:
                 address = f"ws://127.0.0.1:{stream_port}/twilio/stream"
                 for _ in range(100):
                     try:
-                        import socket
                         socket.create_connection(("127.0.0.1", stream_port), 0.2).close()
                         break
                     except OSError:
                         time.sleep(0.1)
-                asyncio.run(_run(web.base_url, address, 1))  # warm-up: renders the prompts once
+                asyncio.run(_call(web.base_url, address, 1, 0.5))  # warm-up: renders the prompts once
                 cpu_before = _cpu(proc.pid)
                 wall = time.monotonic()
                 results = asyncio.run(_run(web.base_url, address, args.calls))
@@ -136,6 +139,8 @@ def main() -> int:
             finally:
                 proc.terminate()
                 proc.wait(10)
+                if os.environ.get("BENCH_SHOW_LOG"):
+                    print((var / "streams.log").read_text(errors="replace")[-3000:])
     finally:
         shutil.rmtree(var, ignore_errors=True)
     clears = [r["clear_s"] for r in results if r["clear_s"] is not None]

@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -23,33 +24,41 @@ from ivr.streams.upgrade import stream_url
 STREAM_URL = stream_url(BASE_URL)  # wss://hotline.example.test/twilio/stream, as Twilio signs it
 
 
-@pytest.fixture()
-def streaming(make_hotline) -> Iterator:
-    hotline = make_hotline(CALL_AUDIO="stream")
-    hotline.remember_language("+8613800000002")
+@contextmanager
+def stream_server(hotline, lead_seconds: float) -> Iterator[str]:
+    """The stream server on a free loopback port, in its own event loop; yields its address."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict = {}
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        holder["server"] = loop.run_until_complete(StreamServer(hotline.rt).serve("127.0.0.1", 0))
+        holder["server"] = loop.run_until_complete(
+            StreamServer(hotline.rt, lead_seconds=lead_seconds).serve("127.0.0.1", 0))
         ready.set()
         loop.run_forever()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(10)
-    port = holder["server"].sockets[0].getsockname()[1]
-    hotline.stream_address = f"ws://127.0.0.1:{port}/twilio/stream"
-    yield hotline
+    try:
+        yield f"ws://127.0.0.1:{holder['server'].sockets[0].getsockname()[1]}/twilio/stream"
+    finally:
+        async def close() -> None:
+            holder["server"].close()
+            await holder["server"].wait_closed()
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
 
-    async def close() -> None:
-        holder["server"].close()
-        await holder["server"].wait_closed()
-    asyncio.run_coroutine_threadsafe(close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+
+@pytest.fixture()
+def streaming(make_hotline) -> Iterator:
+    hotline = make_hotline(CALL_AUDIO="stream")
+    hotline.remember_language("+8613800000002")
+    with stream_server(hotline, lead_seconds=3600) as address:  # all audio at once: no real-time waits
+        hotline.stream_address = address
+        yield hotline
 
 
 def post(hotline, path: str, **params: str) -> str:
@@ -215,3 +224,22 @@ def test_a_key_while_the_prompt_plays_clears_it_at_once_and_counts(streaming) ->
             ws.send(json.dumps({"event": "mark", "streamSid": "MZ" + "1" * 32, "mark": {"name": name}}))
         twilio.play_until(hotline, "身份证")
     assert step_of(hotline, "CA" + "7" * 32) == "ask_id"  # the key was the answer: status, then ID
+
+
+def test_audio_is_sent_only_a_little_ahead_of_playback(make_hotline) -> None:
+    """Paced at LEAD seconds ahead: a barge-in has little to drop, and 50 calls send no bursts."""
+    hotline = make_hotline(CALL_AUDIO="stream")
+    hotline.remember_language("+8613800000002")
+    twiml = post(hotline, "/twilio/voice")
+    with stream_server(hotline, lead_seconds=0.5) as address:
+        hotline.stream_address = address
+        with open_stream(hotline) as ws:
+            twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+            twilio.play_until_quiet(seconds=10, quiet=0.05)  # the first audio (rendered first), the lead
+            first = time.monotonic()
+            while time.monotonic() - first < 1.5:
+                twilio.play_until_quiet(seconds=0.1, quiet=0.1)
+            elapsed = time.monotonic() - first
+            sent = len(twilio.audio) / 8000
+            assert sent <= elapsed + 0.5 + 0.5  # what has played since the start, the lead, a frame or two
+            assert sent >= elapsed  # and playback never starves

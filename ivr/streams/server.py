@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -33,13 +35,24 @@ from ivr.streams.audio import prompt_audio
 from ivr.streams.upgrade import STREAM_PATH, stream_token, stream_url, upgrade_is_signed
 
 log = logging.getLogger(__name__)
-SEND_BYTES = 8000  # one second of μ-law per media message: Twilio buffers and plays in order
+SEND_BYTES = 1600  # 0.2 s of μ-law per media message
+LEAD_SECONDS = 1.0  # audio sent ahead of what Twilio is playing: enough against jitter, little to clear
 SILENCE = b"\xff"  # μ-law zero
 
 
+@dataclass(frozen=True)
+class _Frame:
+    text: str
+    seconds: float = 0.0  # audio it carries
+    is_mark: bool = False
+    is_clear: bool = False
+
+
 class StreamServer:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, lead_seconds: float = LEAD_SECONDS) -> None:
+        """lead_seconds: how far ahead of Twilio's playback audio is sent (tests send at once)."""
         self.rt = rt
+        self.lead = lead_seconds
         self.url = stream_url(rt.settings.public_base_url)
 
     def check_upgrade(self, _connection: ServerConnection, request: Request) -> Response | None:
@@ -59,7 +72,7 @@ class StreamServer:
             start = await self._opening(ws)
             if start is None:
                 return
-            await _Call(self.rt, ws, start).run()
+            await _Call(self.rt, ws, start, self.lead).run()
         except wire.ProtocolError as exc:
             log.warning("stream closed: %s", exc)
         except ConnectionClosed:
@@ -88,19 +101,32 @@ class StreamServer:
 
 
 class _Call:
-    """One call on one socket."""
+    """One call on one socket.  Frames go out through a queue drained by a writer task, so the
+    reader takes the caller's keys while a long prompt is still being sent, and a barge-in drops
+    the audio not yet sent as well as what Twilio holds (`clear`)."""
 
-    def __init__(self, rt: Runtime, ws: ServerConnection, start: wire.Start) -> None:
-        self.rt, self.ws, self.start = rt, ws, start
+    def __init__(self, rt: Runtime, ws: ServerConnection, start: wire.Start, lead: float) -> None:
+        self.rt, self.ws, self.start, self.lead = rt, ws, start, lead
+        self.cleared = asyncio.Event()  # wakes a writer waiting to pace audio that is now dropped
         self.clock = MonotonicClock()
         self.session = MediaSession(rt.store, self.clock)
+        self.outgoing: asyncio.Queue[_Frame | None] = asyncio.Queue()
+        self.playing_until = 0.0  # when the audio sent so far ends playing at Twilio (monotonic)
         self.over = False
 
     async def run(self) -> None:
-        params = self.start.parameters
-        turn: Turn = await asyncio.to_thread(self.rt.calls.start, self.start.call_sid, params.get("from", ""),
-                                             params.get("to", ""), Turns())
-        await self._carry_out(self.session.start(turn))
+        writer = asyncio.create_task(self._write())
+        try:
+            params = self.start.parameters
+            turn: Turn = await asyncio.to_thread(self.rt.calls.start, self.start.call_sid, params.get("from", ""),
+                                                 params.get("to", ""), Turns())
+            await self._carry_out(self.session.start(turn))
+            await self._read()
+        finally:
+            self.outgoing.put_nowait(None)
+            await writer
+
+    async def _read(self) -> None:
         while not self.over:
             deadline = self.session.next_deadline()
             timeout = None if deadline is None else max(deadline - self.clock.now(), 0.0)
@@ -119,27 +145,53 @@ class _Call:
             elif isinstance(message, wire.Stop):
                 return
 
+    async def _write(self) -> None:
+        """Send in order, audio paced to stay LEAD_SECONDS ahead of what Twilio plays."""
+        while (frame := await self.outgoing.get()) is not None:
+            if frame.seconds:
+                ahead = self.playing_until - time.monotonic()
+                if ahead > self.lead:
+                    try:
+                        await asyncio.wait_for(self.cleared.wait(), ahead - self.lead)
+                    except TimeoutError:
+                        pass
+                if self.cleared.is_set():
+                    continue  # taken from the queue just before a barge-in emptied it
+                self.playing_until = max(self.playing_until, time.monotonic()) + frame.seconds
+            elif frame.is_clear:
+                self.cleared.clear()
+            await self.ws.send(frame.text)
+        if self.over:
+            await self.ws.close()  # a hand-off: everything before it has been sent
+
     async def _carry_out(self, outputs: list[Output]) -> None:
         sid = self.start.stream_sid
         for output in outputs:
             if isinstance(output, PlayAudio):
                 audio = await asyncio.to_thread(prompt_audio, self.rt.store, output.path) \
                     if output.kind == "play" else b""
-                await self._send_audio(audio)
+                self._queue_audio(audio)
             elif isinstance(output, PlaySilence):
-                await self._send_audio(SILENCE * int(output.seconds * 8000))
+                self._queue_audio(SILENCE * int(output.seconds * 8000))
             elif isinstance(output, Mark):
-                await self.ws.send(wire.mark(sid, output.name))
+                self.outgoing.put_nowait(_Frame(wire.mark(sid, output.name), is_mark=True))
             elif isinstance(output, Clear):
-                await self.ws.send(wire.clear(sid))
+                # Audio not sent yet is dropped here, the rest by Twilio; the marks still go out
+                # (after the clear, so Twilio echoes them at once) as the session expects them.
+                waiting = [self.outgoing.get_nowait() for _ in range(self.outgoing.qsize())]
+                self.outgoing.put_nowait(_Frame(wire.clear(sid), is_clear=True))
+                self.cleared.set()
+                self.playing_until = 0.0
+                for frame in waiting:
+                    if frame is not None and frame.is_mark:
+                        self.outgoing.put_nowait(frame)
             elif isinstance(output, Answer):
                 turn = await asyncio.to_thread(self.rt.calls.handle, self.start.call_sid, output.event, Turns())
                 await self._carry_out(self.session.start(turn))
             elif isinstance(output, (HandOff, RoundOver)):
                 self.over = True  # the webhook goes on from the stored state
-                await self.ws.close()
                 return
 
-    async def _send_audio(self, audio: bytes) -> None:
+    def _queue_audio(self, audio: bytes) -> None:
         for frame in wire.frames(audio, SEND_BYTES):
-            await self.ws.send(wire.media(self.start.stream_sid, frame))
+            self.outgoing.put_nowait(_Frame(wire.media(self.start.stream_sid, frame), len(frame) / 8000))
