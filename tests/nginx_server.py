@@ -47,10 +47,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def render_site(text: str, port: int, upstream_port: int, cache_dir: Path) -> str:
+def render_site(text: str, port: int, upstream_port: int, cache_dir: Path, stream_port: int = 5001) -> str:
     """The shipped site with loopback addresses and a private cache; each edit must apply once."""
     edits = {"listen 80;": f"listen 127.0.0.1:{port};",
              "server 127.0.0.1:5000;": f"server 127.0.0.1:{upstream_port};",
+             "server 127.0.0.1:5001;": f"server 127.0.0.1:{stream_port};",
              "/var/cache/nginx/hotline ": f"{cache_dir} "}
     lines, used = [], dict.fromkeys(edits, 0)
     for line in text.splitlines():
@@ -66,8 +67,8 @@ def render_site(text: str, port: int, upstream_port: int, cache_dir: Path) -> st
 
 
 class NginxServer:
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
+    def __init__(self, upstream_port: int, stream_port: int = 5001) -> None:
+        self.upstream_port, self.stream_port = upstream_port, stream_port
         self.port = free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="hotline-nginx-"))
         self.prefix.chmod(0o755)  # nginx workers run as nobody when started by root
@@ -80,7 +81,7 @@ class NginxServer:
     def start(self) -> "NginxServer":
         (self.prefix / "tmp").mkdir()
         (self.prefix / "hotline.conf").write_text(
-            render_site(SITE.read_text(), self.port, self.upstream_port, self.prefix / "cache"))
+            render_site(SITE.read_text(), self.port, self.upstream_port, self.prefix / "cache", self.stream_port))
         conf = self.prefix / "nginx.conf"
         conf.write_text(MAIN_CONF.format(prefix=self.prefix))
         self.process = subprocess.Popen([nginx_binary(), "-p", str(self.prefix), "-c", str(conf),

@@ -243,3 +243,22 @@ def test_audio_is_sent_only_a_little_ahead_of_playback(make_hotline) -> None:
             sent = len(twilio.audio) / 8000
             assert sent <= elapsed + 0.5 + 0.5  # what has played since the start, the lead, a frame or two
             assert sent >= elapsed  # and playback never starves
+
+
+def test_a_stream_through_the_shipped_nginx(streaming) -> None:
+    """The documented production path: nginx forwards the signed upgrade and the socket."""
+    from nginx_server import NginxServer, free_port
+    hotline = streaming
+    twiml = post(hotline, "/twilio/voice")
+    stream_port = int(hotline.stream_address.rsplit(":", 1)[1].split("/")[0])
+    nginx = NginxServer(free_port(), stream_port=stream_port).start()
+    try:
+        hotline.stream_address = f"ws://127.0.0.1:{nginx.port}/twilio/stream"
+        with open_stream(hotline) as ws:
+            twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+            assert "查询办理进度，请按1" in texts(hotline, twilio.play_until(hotline, "查询办理进度，请按1"))
+        with pytest.raises(InvalidStatus) as refused:
+            open_stream(hotline, "")
+        assert refused.value.response.status_code == 403
+    finally:
+        nginx.stop()
