@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ivr.hearing.grammar import GrammarError
+from ivr.hearing.model_process import load_model_or_report
 from ivr.hearing.models import ModelError, model_info
 from ivr.hearing.sessions import SessionForker, StreamChannel
 
@@ -114,24 +115,14 @@ def _decode(vosk: Any, model: Any, pcm: bytes, rate: int, grammar: str | None,
 
 def _worker_main(conn: Any, model_path: str, log_level: int) -> None:
     """Load the model once, then decode requests until told to stop or orphaned."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and closes us
-    try:
-        import vosk
-
-        from ivr.hearing.audio import to_model_rate
-        from ivr.hearing.grammar import Vocabulary, compile_grammar, match_phrase
-
-        vosk.SetLogLevel(log_level)
-        info = model_info(model_path)
-        model = vosk.Model(str(info.path))
-        vocab = Vocabulary.from_vosk_model(model)
-    except BaseException as exc:  # noqa: BLE001 - report anything, then exit
-        try:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        except OSError:
-            pass
+    loaded = load_model_or_report(conn, model_path, log_level)
+    if loaded is None:
         return
-    conn.send(("ready", os.getpid()))
+    model, vocab, info = loaded
+    import vosk
+
+    from ivr.hearing.audio import to_model_rate
+    from ivr.hearing.grammar import compile_grammar, match_phrase
 
     grammars: OrderedDict[tuple[str, ...], Any] = OrderedDict()
     while True:

@@ -34,6 +34,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import send_handle
 from typing import Any
 
+from ivr.hearing.model_process import load_model_or_report
+
 # A progress message at least this often (frames) even when the partial did not change, so the
 # parent can tell frames waiting in the pipe (backlog) from frames decoded.
 PROGRESS_EVERY = 5
@@ -41,25 +43,12 @@ PROGRESS_EVERY = 5
 
 def forker_main(conn: Connection, model_path: str, log_level: int) -> None:
     """Load the model once, then fork one session child per ("fork",) request."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    try:
-        import vosk
-
-        from ivr.hearing.grammar import Vocabulary
-        from ivr.hearing.models import model_info
-
-        vosk.SetLogLevel(log_level)
-        info = model_info(model_path)
-        model = vosk.Model(str(info.path))
-        vocab = Vocabulary.from_vosk_model(model)
-    except BaseException as exc:  # noqa: BLE001 - report anything, then exit
-        try:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        except OSError:
-            pass
+    loaded = load_model_or_report(conn, model_path, log_level)
+    if loaded is None:
         return
-    conn.send(("ready", os.getpid()))
+    model, vocab, info = loaded
+    import vosk
     while True:
         try:
             msg = conn.recv()
