@@ -19,7 +19,7 @@ from ivr.config import SHANGHAI
 from ivr.console.callbacks import worklist
 from ivr.console.waiting import waiting_now
 from ivr.db.models import Booking
-from ivr.telephony.twilio_webhooks import GUARD_CATCHES
+from ivr.telephony.webhook_guard import GUARD_CATCHES
 
 EVENING = datetime(2026, 11, 26, 21, 0, tzinfo=SHANGHAI)
 WAIT = 1.0  # DB_WAIT_SECONDS in these tests: the default (3 s) would only make them slower

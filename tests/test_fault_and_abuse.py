@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from hotline_harness import BASE_URL, heard
 from ivr.privacy import safe_formatter
-from ivr.telephony.twilio_webhooks import GUARD_CATCHES
+from ivr.telephony.webhook_guard import GUARD_CATCHES
 
 FUZZED_REQUESTS = 10_000
 # TwiML verbs and the nouns they may hold, as Twilio's voice documentation defines them.

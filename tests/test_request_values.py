@@ -7,7 +7,7 @@ import pytest
 from hotline_harness import BASE_URL
 from ivr.db.models import CallSession
 from ivr.telephony.request_values import STALE_TURN, bounded_int, keys_value, turn_token
-from ivr.telephony.twilio_webhooks import GUARD_CATCHES
+from ivr.telephony.webhook_guard import GUARD_CATCHES
 
 
 def post(hotline, path: str, **params: str):

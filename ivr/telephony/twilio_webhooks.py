@@ -1,22 +1,18 @@
-"""Flask endpoints for Twilio: signature check, request → event, Turn → TwiML, and error TwiML.
+"""Flask endpoints for Twilio: signature check, request → event, Turn → TwiML.
 
-No request ever gets a 5xx, and none takes longer than WEBHOOK_BUDGET_SECONDS: whatever goes
-wrong, the caller hears an apology and a way to a person or a restart (built without the
-database, see fallback_twiml), and the log gets the CallSid.
+Every handler runs inside the guard (webhook_guard: a time budget, never a 5xx, a
+database-free answer when anything fails).
 """
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from typing import Callable
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import deadline
 from ivr.calls import UnknownCall
-from ivr.db.availability import is_database_error
 from ivr.engine import events as ev
 from ivr.engine.actions import Ask, Prompt, Turn
 from ivr.privacy import mask_phone
@@ -25,27 +21,12 @@ from ivr.telephony import fallback_twiml
 from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
 from ivr.telephony.replay import Render, WebhookReplies
-from ivr.telephony.request_values import MAX_URL, bounded_int, keys_value, queue_outcome, text_value, turn_token
+from ivr.telephony.request_values import bounded_int, keys_value, queue_outcome, turn_token
 from ivr.streams.upgrade import stream_token, stream_url
+from ivr.telephony.webhook_guard import caught, error_twiml, guarded, param, runtime
 from ivr.telephony.twiml import Listening, TurnUrls, render_key_continuation, render_stream_connect, render_turn
 
 log = logging.getLogger(__name__)
-# Exceptions the guard turned into an apology, by type: zero in a healthy service under any
-# input (the fuzz test asserts it); a locked database counts here too.
-GUARD_CATCHES: Counter[str] = Counter()
-Handler = Callable[[Runtime, str], str]
-
-
-def _rt() -> Runtime:
-    return current_app.extensions["hotline"]
-
-
-def _xml(body: str) -> Response:
-    return Response(body, status=200, mimetype="text/xml")
-
-
-def _param(name: str) -> str:
-    return text_value(request.form, name, MAX_URL if name == "RecordingUrl" else 64)
 
 
 def _number(name: str, default: int) -> int:
@@ -60,52 +41,6 @@ def _renderer(rt: Runtime) -> Render:
     return lambda turn, number: render_turn(turn, rt.store, TurnUrls(base, number), listening)
 
 
-def _error_twiml(rt: Runtime, call_sid: str, note: str) -> Response:
-    """Static apology that needs no database: 1 starts again, 0 reaches a person."""
-    log.error("call %s: %s", call_sid or "-", note)
-    return _xml(fallback_twiml.apology(rt))
-
-
-def _caught(rt: Runtime, call_sid: str, exc: Exception) -> None:
-    GUARD_CATCHES[type(exc).__name__] += 1
-    if is_database_error(exc):
-        rt.availability.failed()
-        log.error("call %s: %s failed, database unavailable: %s", call_sid or "-", request.path,
-                  type(exc).__name__)
-    else:
-        log.exception("call %s: %s failed: %s", call_sid or "-", request.path, type(exc).__name__)
-
-
-def _guarded(handler: Handler, fallback: Handler | None = None, when_unknown: Handler | None = None,
-             *, skip_when_down: bool = False) -> Response:
-    """Run a webhook within its time budget; on failure the fallback's database-free TwiML
-    (default: the apology with 1 = start again, 0 = a person); `when_unknown` answers a call
-    the database does not know (default: the apology).  `skip_when_down`: go straight to the
-    fallback while the database failed a moment ago (nothing to gain from waiting on it)."""
-    rt = _rt()
-    call_sid = _param("CallSid")
-    if not call_sid:
-        return _error_twiml(rt, "", "request without CallSid")
-    if skip_when_down and fallback is not None and rt.availability.recently_failed():
-        return _xml(fallback(rt, call_sid))
-    with deadline.budget(rt.settings.webhook_budget_seconds):
-        try:
-            body = handler(rt, call_sid)
-            rt.availability.answered()
-            return _xml(body)
-        except UnknownCall:
-            if when_unknown is not None:
-                return _xml(when_unknown(rt, call_sid))
-            return _error_twiml(rt, call_sid, "a call this service never saw start")
-        except Exception as exc:  # noqa: BLE001 - every failure must still give the caller TwiML
-            _caught(rt, call_sid, exc)
-            note = f"{request.path} failed"
-    if fallback is not None:
-        log.warning("call %s: %s answered without the database (%s)", call_sid, request.path, note)
-        return _xml(fallback(rt, call_sid))
-    return _error_twiml(rt, call_sid, note)
-
-
 def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
     """Fetch and understand the recording; anything short of an answer counts as no input.
     Both waits leave enough of the budget for the turn's database write."""
@@ -114,7 +49,7 @@ def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
         return ev.NoInput()
     settings = rt.settings
     keep = settings.db_wait_seconds + 0.5
-    audio = fetch_recording(_param("RecordingUrl"), settings.twilio_account_sid, settings.twilio_auth_token,
+    audio = fetch_recording(param("RecordingUrl"), settings.twilio_account_sid, settings.twilio_auth_token,
                             deadline.remaining(settings.recording_deadline_seconds, keep),
                             settings.recording_hosts)
     if audio is None:
@@ -129,7 +64,7 @@ def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
 
 
 def _to_stream(rt: Runtime, call_sid: str, caller: str) -> str:
-    parameters = {"token": stream_token(rt.settings.id_hash_secret, call_sid), "from": caller, "to": _param("To")}
+    parameters = {"token": stream_token(rt.settings.id_hash_secret, call_sid), "from": caller, "to": param("To")}
     return render_stream_connect(TurnUrls(rt.settings.public_base_url, 0), stream_url(rt.settings.public_base_url),
                                  parameters)
 
@@ -159,7 +94,7 @@ def _keys_event() -> ev.Event:
         return ev.KeysPressed(before + (keys or ""))
     if keys is None:
         return ev.NoInput()
-    return ev.KeysPressed(keys, bool(_param("FinishedOnKey")) or "FinishedOnKey" not in request.form)
+    return ev.KeysPressed(keys, bool(param("FinishedOnKey")) or "FinishedOnKey" not in request.form)
 
 
 def _paused_in_key_window(rt: Runtime, event: ev.Event) -> str | None:
@@ -176,7 +111,7 @@ def create_blueprint() -> Blueprint:
 
     @bp.before_request
     def check_signature() -> None:
-        rt = _rt()
+        rt = runtime()
         url = rt.settings.public_base_url + request.full_path.rstrip("?")
         signature = request.headers.get("X-Twilio-Signature", "")
         if not RequestValidator(rt.settings.twilio_auth_token).validate(url, request.form, signature):
@@ -187,12 +122,12 @@ def create_blueprint() -> Blueprint:
     @bp.post("/voice")
     def voice() -> Response:
         def start(rt: Runtime, call_sid: str) -> str:
-            caller = _param("From")
+            caller = param("From")
             log.info("call %s started from %s", call_sid, mask_phone(caller))
             if rt.settings.call_audio == "stream":
                 return _to_stream(rt, call_sid, caller)
-            return rt.calls.start(call_sid, caller, _param("To"), WebhookReplies.first(_renderer(rt)))
-        return _guarded(start)
+            return rt.calls.start(call_sid, caller, param("To"), WebhookReplies.first(_renderer(rt)))
+        return guarded(start)
 
     @bp.post("/stream/ended")
     def stream_ended() -> Response:
@@ -205,8 +140,8 @@ def create_blueprint() -> Blueprint:
                 return rt.calls.resume(call_sid, WebhookReplies(_after_stream(rt)))
             except UnknownCall:
                 log.warning("call %s: the media stream never started; the call goes on by webhooks", call_sid)
-                return rt.calls.start(call_sid, _param("From"), _param("To"), WebhookReplies.first(_renderer(rt)))
-        return _guarded(resume)
+                return rt.calls.start(call_sid, param("From"), param("To"), WebhookReplies.first(_renderer(rt)))
+        return guarded(resume)
 
     @bp.post("/turn")
     def turn() -> Response:
@@ -214,7 +149,7 @@ def create_blueprint() -> Blueprint:
             event = _keys_event()
             return _paused_in_key_window(rt, event) or rt.calls.handle(
                 call_sid, event, WebhookReplies.turn(_renderer(rt), _turn_token()))
-        return _guarded(answer)
+        return guarded(answer)
 
     @bp.post("/heard")
     def heard() -> Response:
@@ -226,7 +161,7 @@ def create_blueprint() -> Blueprint:
             if request.form.get("Digits"):
                 return rt.calls.handle(call_sid, _keys_event(), WebhookReplies.turn(_renderer(rt), token))
             return rt.calls.handle(call_sid, _listen(rt, call_sid, token), WebhookReplies.turn(_renderer(rt), token))
-        return _guarded(answer)
+        return guarded(answer)
 
     # The queue's wait loop and its end work without the database too: a caller queued while
     # it was down (or who was waiting when it failed) keeps waiting, and leaves with a
@@ -245,12 +180,12 @@ def create_blueprint() -> Blueprint:
         def adopt(rt: Runtime, call_sid: str) -> str:
             """Queued while the database was down, which is back: operators get to see them."""
             try:
-                if rt.calls.adopt_queued(call_sid, _param("From"), WebhookReplies(_renderer(rt))):
+                if rt.calls.adopt_queued(call_sid, param("From"), WebhookReplies(_renderer(rt))):
                     log.warning("call %s: queued without the database; handoff recorded now", call_sid)
             except Exception as exc:  # noqa: BLE001 - down again: they keep waiting all the same
-                _caught(rt, call_sid, exc)
+                caught(rt, call_sid, exc)
             return hold(rt, call_sid)
-        return _guarded(wait, hold, adopt, skip_when_down=True)
+        return guarded(wait, hold, adopt, skip_when_down=True)
 
     @bp.post("/queue/key")
     def queue_key() -> Response:
@@ -260,44 +195,44 @@ def create_blueprint() -> Blueprint:
             return rt.calls.queue_event(call_sid, ev.QueueKeyPressed(keys or ""),
                                         WebhookReplies.queue_loop(_renderer(rt)))
         hold = lambda rt, _sid: fallback_twiml.hold_key(rt, keys)  # noqa: E731
-        return _guarded(key, hold, hold, skip_when_down=True)
+        return guarded(key, hold, hold, skip_when_down=True)
 
     @bp.post("/queue/done")
     def queue_done() -> Response:
-        outcome = queue_outcome(_param("QueueResult"))
+        outcome = queue_outcome(param("QueueResult"))
 
         def done(rt: Runtime, call_sid: str) -> str:
             return rt.calls.handle(call_sid, ev.QueueEnded(outcome), WebhookReplies.turn(_renderer(rt), _turn_token()))
-        return _guarded(done, lambda rt, sid: fallback_twiml.queue_ended(rt, sid, _param("From"), outcome))
+        return guarded(done, lambda rt, sid: fallback_twiml.queue_ended(rt, sid, param("From"), outcome))
 
     @bp.post("/recover/queue")
     def queue_done_without_database() -> Response:
         """End of the queue a caller joined while the database was down: as after any queue if
         the call was adopted since, else a callback kept in the spool (no database needed)."""
-        outcome = queue_outcome(_param("QueueResult"))
+        outcome = queue_outcome(param("QueueResult"))
 
         def kept(rt: Runtime, call_sid: str) -> str:
-            return fallback_twiml.queue_ended(rt, call_sid, _param("From"), outcome)
+            return fallback_twiml.queue_ended(rt, call_sid, param("From"), outcome)
 
         def done(rt: Runtime, call_sid: str) -> str:
             body = rt.calls.end_adopted_queue(call_sid, ev.QueueEnded(outcome), WebhookReplies(_renderer(rt)))
             return kept(rt, call_sid) if body is None else body
-        return _guarded(done, kept, skip_when_down=True)
+        return guarded(done, kept, skip_when_down=True)
 
     @bp.post("/status")
     def status() -> Response:
         def ended(rt: Runtime, call_sid: str) -> str:
             duration = _number("CallDuration", -1)
-            rt.calls.end(call_sid, _param("CallStatus") or "completed", duration if duration >= 0 else None)
-            log.info("call %s ended: %s", call_sid, _param("CallStatus"))
+            rt.calls.end(call_sid, param("CallStatus") or "completed", duration if duration >= 0 else None)
+            log.info("call %s ended: %s", call_sid, param("CallStatus"))
             return str(VoiceResponse().to_xml())
-        return _guarded(ended, lambda _rt, _sid: str(VoiceResponse().to_xml()))
+        return guarded(ended, lambda _rt, _sid: str(VoiceResponse().to_xml()))
 
     @bp.post("/fallback")
     def fallback() -> Response:
-        rt = _rt()
-        return _error_twiml(rt, _param("CallSid"),
-                            f"Twilio used the fallback URL (error {_param('ErrorCode') or '?'})")
+        rt = runtime()
+        return error_twiml(rt, param("CallSid"),
+                            f"Twilio used the fallback URL (error {param('ErrorCode') or '?'})")
 
     @bp.post("/recover")
     def recover() -> Response:
@@ -306,13 +241,13 @@ def create_blueprint() -> Blueprint:
         wants_person = keys_value(request.form.get("Digits")) == "0"
 
         def person(rt: Runtime, call_sid: str) -> str:
-            return fallback_twiml.person(rt, call_sid, _param("From"))
+            return fallback_twiml.person(rt, call_sid, param("From"))
 
         def again(rt: Runtime, call_sid: str) -> str:
             if wants_person:
-                return rt.calls.escalate(call_sid, _param("From"), "system_error", WebhookReplies(_renderer(rt)))
+                return rt.calls.escalate(call_sid, param("From"), "system_error", WebhookReplies(_renderer(rt)))
             return rt.calls.restart(call_sid, WebhookReplies(_renderer(rt)))
-        return _guarded(again, person if wants_person else None, skip_when_down=True)
+        return guarded(again, person if wants_person else None, skip_when_down=True)
 
-    add_operator_routes(bp, _guarded, _renderer)
+    add_operator_routes(bp, guarded, _renderer)
     return bp
