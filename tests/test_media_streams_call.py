@@ -262,3 +262,42 @@ def test_a_stream_through_the_shipped_nginx(streaming) -> None:
         assert refused.value.response.status_code == 403
     finally:
         nginx.stop()
+
+
+def test_a_spoken_answer_over_the_stream_is_heard_through_the_real_model(make_hotline, tmp_path) -> None:
+    """Korean speech (espeak-ng) as μ-law media frames → VAD and the call's own Vosk process →
+    the grammar → the engine: "네" (yes) at the own-number question moves the call on."""
+    from speech_fixtures.helpers import korean_model_dir, speak_telephone
+    from test_speech_call import korean_grammars
+    from ivr.prompts.audio import read_telephone_audio
+    model = korean_model_dir()
+    hotline = make_hotline(CALL_AUDIO="stream", SPEECH="vosk", MODELS_DIR=str(model.parent), VOSK_MODEL=model.name,
+                           GRAMMARS_DIR=str(korean_grammars(tmp_path / "grammars")), RECOGNITION_WORKERS="1")
+    hotline.remember_language("+8613800000002")
+    wav = tmp_path / "yes.wav"
+    wav.write_bytes(speak_telephone("네", tmp_path / "audio"))
+    yes = read_telephone_audio(wav)
+    twiml = post(hotline, "/twilio/voice")
+    with stream_server(hotline, lead_seconds=3600) as address:
+        hotline.stream_address = address
+        with open_stream(hotline) as ws:
+            twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
+            twilio.play_until(hotline, "预约工作人员给您回电")
+            twilio.press("2")
+            twilio.play_until(hotline, "您的号码")
+            assert step_of(hotline, "CA" + "7" * 32) == "confirm_own_number"
+            time.sleep(3.2)  # past the echo guard at the start of the question's audio
+            silence = b"\xff" * 160
+            for frame in [silence] * 10 + wire_frames(yes) + [silence] * 75:  # 0.2 s, the word, 1.5 s
+                ws.send(json.dumps({"event": "media", "streamSid": "MZ" + "1" * 32,
+                                    "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
+                                              "payload": base64.b64encode(frame).decode()}}))
+            deadline = time.monotonic() + 30
+            while step_of(hotline, "CA" + "7" * 32) == "confirm_own_number" and time.monotonic() < deadline:
+                twilio.play_until_quiet(seconds=0.5, quiet=0.5)
+    assert step_of(hotline, "CA" + "7" * 32) == "choose_slot"
+
+
+def wire_frames(audio: bytes) -> list[bytes]:
+    from ivr.streams.twilio_protocol import frames
+    return frames(audio)

@@ -25,13 +25,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ivr.calls import Turns
-from ivr.engine.actions import Turn
+from ivr.engine.actions import Ask, Turn
+from ivr.engine.events import SpeechHeard
+from ivr.hearing.build import endpoint_settings
 from ivr.media.clock import MonotonicClock
 from ivr.media.commands import Answer, Clear, HandOff, Mark, Output, PlayAudio, PlaySilence, RoundOver
 from ivr.media.session import MediaSession
+from ivr.media.speech import SpeechSignal
 from ivr.runtime import Runtime
 from ivr.streams import twilio_protocol as wire
 from ivr.streams.audio import prompt_audio
+from ivr.streams.listener import CallListener
 from ivr.streams.upgrade import STREAM_PATH, stream_token, stream_url, upgrade_is_signed
 
 log = logging.getLogger(__name__)
@@ -109,10 +113,39 @@ class _Call:
         self.rt, self.ws, self.start, self.lead = rt, ws, start, lead
         self.cleared = asyncio.Event()  # wakes a writer waiting to pace audio that is now dropped
         self.clock = MonotonicClock()
-        self.session = MediaSession(rt.store, self.clock)
+        self.session = MediaSession(rt.store, self.clock, understand=self._understand)
+        self.language = "cmn"
+        self.signals: asyncio.Queue[SpeechSignal] = asyncio.Queue()
+        self.listener = self._listener()
         self.outgoing: asyncio.Queue[_Frame | None] = asyncio.Queue()
         self.playing_until = 0.0  # when the audio sent so far ends playing at Twilio (monotonic)
         self.over = False
+
+    def _listener(self) -> CallListener | None:
+        """The call's recogniser, if this service hears callers (a model is installed)."""
+        hearing = self.rt.hearing
+        recogniser = getattr(hearing, "recogniser", None) if hearing is not None and hearing.enabled else None
+        if recogniser is None or not hasattr(recogniser, "open_session"):
+            return None
+        loop = asyncio.get_running_loop()
+        return CallListener(recogniser, endpoint_settings(self.rt.settings), self.rt.settings.grammars_dir,
+                            lambda signal: loop.call_soon_threadsafe(self.signals.put_nowait, signal))
+
+    def _understand(self, text: str, grammar: str | None) -> SpeechHeard:
+        understand = self.rt.hearing.understand if self.rt.hearing is not None else None
+        if not text.strip() or grammar is None or understand is None:
+            return SpeechHeard(text=text)
+        understood = understand(grammar, text, self.language)
+        return SpeechHeard(text=text, intent=understood.intent, score=understood.score, band=understood.band,
+                           slots=dict(understood.slots))
+
+    def _begin(self, turn: Turn) -> list[Output]:
+        """Play a turn; a question that listens starts the recogniser on its grammar."""
+        wait = turn.wait
+        self.language = next((item.language for item in turn.speech if hasattr(item, "language")), self.language)
+        if self.listener is not None and isinstance(wait, Ask) and wait.listen:
+            self.listener.begin(wait.grammar, self.language)
+        return self.session.start(turn)
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -120,30 +153,48 @@ class _Call:
             params = self.start.parameters
             turn: Turn = await asyncio.to_thread(self.rt.calls.start, self.start.call_sid, params.get("from", ""),
                                                  params.get("to", ""), Turns())
-            await self._carry_out(self.session.start(turn))
+            await self._carry_out(self._begin(turn))
             await self._read()
         finally:
+            if self.listener is not None:
+                self.listener.close()
             self.outgoing.put_nowait(None)
             await writer
 
     async def _read(self) -> None:
-        while not self.over:
-            deadline = self.session.next_deadline()
-            timeout = None if deadline is None else max(deadline - self.clock.now(), 0.0)
-            try:
-                frame = await asyncio.wait_for(self.ws.recv(), timeout)
-            except TimeoutError:
-                await self._carry_out(self.session.tick())
-                continue
-            message = wire.parse(frame)
-            if isinstance(message, wire.Dtmf):
-                await self._carry_out(self.session.key(message.digit))
-            elif isinstance(message, wire.MarkEcho):
-                await self._carry_out(self.session.mark_played(message.name))
-            elif isinstance(message, wire.Media):
-                await self._carry_out(self.session.audio_frame(message.audio, self.clock.now()))
-            elif isinstance(message, wire.Stop):
-                return
+        """Twilio's frames and the listener's speech signals, whichever comes first."""
+        receiving = asyncio.ensure_future(self.ws.recv())
+        hearing = asyncio.ensure_future(self.signals.get())
+        try:
+            while not self.over:
+                deadline = self.session.next_deadline()
+                timeout = None if deadline is None else max(deadline - self.clock.now(), 0.0)
+                done, _ = await asyncio.wait({receiving, hearing}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    await self._carry_out(self.session.tick())
+                    continue
+                if hearing in done:
+                    await self._carry_out(self.session.heard(hearing.result()))
+                    hearing = asyncio.ensure_future(self.signals.get())
+                if receiving in done:
+                    if not await self._frame(receiving.result()):
+                        return
+                    receiving = asyncio.ensure_future(self.ws.recv())
+        finally:
+            receiving.cancel()
+            hearing.cancel()
+
+    async def _frame(self, frame: str | bytes) -> bool:
+        """One frame from Twilio; False when the stream stopped."""
+        message = wire.parse(frame)
+        if isinstance(message, wire.Dtmf):
+            await self._carry_out(self.session.key(message.digit))
+        elif isinstance(message, wire.MarkEcho):
+            await self._carry_out(self.session.mark_played(message.name))
+        elif isinstance(message, wire.Media) and self.listener is not None:
+            self.listener.feed(message.audio)  # the listener's signals come back through self.signals
+        return not isinstance(message, wire.Stop)
 
     async def _write(self) -> None:
         """Send in order, audio paced to stay LEAD_SECONDS ahead of what Twilio plays."""
@@ -187,7 +238,7 @@ class _Call:
                         self.outgoing.put_nowait(frame)
             elif isinstance(output, Answer):
                 turn = await asyncio.to_thread(self.rt.calls.handle, self.start.call_sid, output.event, Turns())
-                await self._carry_out(self.session.start(turn))
+                await self._carry_out(self._begin(turn))
             elif isinstance(output, (HandOff, RoundOver)):
                 self.over = True  # the webhook goes on from the stored state
                 return

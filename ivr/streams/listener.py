@@ -1,0 +1,96 @@
+"""One streamed call's ears: the caller's frames go to the call's own recogniser process
+(ivr.hearing) in a thread of their own, and speech signals come back for the media session.
+
+The event loop only queues frames (never blocks on the recogniser); a recogniser that falls
+behind loses frames, not the call; a lost recogniser makes the call keys-only for the rest of
+it.  Signals are handed back through `deliver`, which the stream server points at its loop.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from ivr.hearing.endpointer import EndpointSettings, Turn
+from ivr.hearing.live_turn import LiveTurn
+from ivr.hearing.understanding import grammar_completeness
+from ivr.media.speech import SpeechEnded, SpeechSignal, SpeechStarted, WordsSoFar
+
+log = logging.getLogger(__name__)
+BACKLOG_FRAMES = 250  # 5 s of 20 ms frames
+FRAME_BYTES = 160  # what the endpointer takes: 20 ms of 8 kHz μ-law (Twilio's frames are not promised)
+
+
+class CallListener:
+    def __init__(self, recogniser: Any, settings: EndpointSettings, grammars_dir: Path,
+                 deliver: Callable[[SpeechSignal], None]) -> None:
+        self.recogniser, self.settings, self.grammars_dir, self.deliver = recogniser, settings, grammars_dir, deliver
+        self.inbox: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=BACKLOG_FRAMES)
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, name="call-listener", daemon=True)
+        self.thread.start()
+
+    def begin(self, grammar: str | None, language: str) -> None:
+        """A new question that listens: recognise its grammar from the next frame on."""
+        self._put(("begin", (grammar, language)), block=True)
+
+    def feed(self, frame: bytes) -> None:
+        self._put(("frame", frame), block=False)
+
+    def close(self) -> None:
+        self._put(None, block=True)
+
+    def _put(self, item: tuple[str, Any] | None, block: bool) -> None:
+        try:
+            self.inbox.put(item, block=block, timeout=1 if block else None)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        try:
+            self._listen()
+        except Exception:  # noqa: BLE001 - the call goes on with keys
+            log.exception("call listener failed: the rest of the call answers with keys")
+            while self.inbox.get() is not None:  # let the server's queueing go on, unheard
+                pass
+
+    def _listen(self) -> None:
+        buffered = bytearray()
+        session = None
+        live: LiveTurn | None = None
+        speaking, partial = False, ""
+        while (item := self.inbox.get()) is not None:
+            kind, value = item
+            if kind == "begin":
+                grammar, language = value
+                if session is None:
+                    session = self.recogniser.open_session("mulaw", 8000)
+                if session is None or session.lost or grammar is None:
+                    live = None  # keys only for this question
+                    continue
+                if live is not None:
+                    live.finish()  # an unfinished utterance of the question before: dropped
+                complete = grammar_completeness(grammar, language, grammars=self.grammars_dir)
+                live = LiveTurn(session, self.recogniser.phrases(grammar), complete, self.settings)
+                speaking, partial = False, ""
+                buffered.clear()
+            elif live is not None:
+                buffered += value
+                while live is not None and len(buffered) >= FRAME_BYTES:
+                    frame, buffered[:FRAME_BYTES] = bytes(buffered[:FRAME_BYTES]), b""
+                    state = live.push(frame)
+                    if state is not Turn.WAITING and not speaking:
+                        speaking = True
+                        self.deliver(SpeechStarted())
+                    if session.partial and session.partial != partial:
+                        partial = session.partial
+                        self.deliver(WordsSoFar(partial))
+                    if state is Turn.ENDED:
+                        heard = live.finish()
+                        live = None
+                        if speaking:
+                            self.deliver(SpeechEnded(heard.result.text if heard.result else ""))
+        if session is not None:
+            session.close()
