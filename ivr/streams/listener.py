@@ -27,26 +27,24 @@ class CallListener:
     def __init__(self, recogniser: Any, settings: EndpointSettings, grammars_dir: Path,
                  deliver: Callable[[SpeechSignal], None]) -> None:
         self.recogniser, self.settings, self.grammars_dir, self.deliver = recogniser, settings, grammars_dir, deliver
-        self.inbox: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=BACKLOG_FRAMES)
+        # Unbounded, so the event loop never waits on it; frames beyond the backlog are dropped.
+        self.inbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self.dropped = 0
         self.thread = threading.Thread(target=self._run, name="call-listener", daemon=True)
         self.thread.start()
 
     def begin(self, grammar: str | None, language: str) -> None:
         """A new question that listens: recognise its grammar from the next frame on."""
-        self._put(("begin", (grammar, language)), block=True)
+        self.inbox.put_nowait(("begin", (grammar, language)))
 
     def feed(self, frame: bytes) -> None:
-        self._put(("frame", frame), block=False)
+        if self.inbox.qsize() >= BACKLOG_FRAMES:
+            self.dropped += 1  # the recogniser is behind: lose audio, never the event loop
+            return
+        self.inbox.put_nowait(("frame", frame))
 
     def close(self) -> None:
-        self._put(None, block=True)
-
-    def _put(self, item: tuple[str, Any] | None, block: bool) -> None:
-        try:
-            self.inbox.put(item, block=block, timeout=1 if block else None)
-        except queue.Full:
-            self.dropped += 1
+        self.inbox.put_nowait(None)
 
     def _run(self) -> None:
         try:
