@@ -197,6 +197,14 @@ class MediaSession:
             times.append(state.utterance.interrupts_at(self.settings))
         return min(times, default=None)
 
+    def question(self) -> dict | None:
+        """The keys the current wait takes, as <Gather> would say it (None: it takes none)."""
+        state = self._state
+        if state is None or state.done or state.keys is None:
+            return None
+        return {"timeout": state.timeout, "num_digits": state.keys.max_digits,
+                "finish_on_key": state.keys.finish_on_key, "digits": state.keys.digits}
+
     @property
     def turn_over(self) -> bool:
         return self._state is None or self._state.done

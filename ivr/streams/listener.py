@@ -30,18 +30,29 @@ class CallListener:
         # Unbounded, so the event loop never waits on it; frames beyond the backlog are dropped.
         self.inbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self.dropped = 0
+        self.items_put = 0  # written by the event loop's thread only
+        self.items_done = 0  # written by the listener's thread only, after the item's signals
         self.thread = threading.Thread(target=self._run, name="call-listener", daemon=True)
         self.thread.start()
 
+    @property
+    def idle(self) -> bool:
+        """Every frame and question handed over has been heard and its signals delivered."""
+        return self.items_done == self.items_put
+
     def begin(self, grammar: str | None, language: str) -> None:
         """A new question that listens: recognise its grammar from the next frame on."""
-        self.inbox.put_nowait(("begin", (grammar, language)))
+        self._put(("begin", (grammar, language)))
 
     def feed(self, frame: bytes) -> None:
         if self.inbox.qsize() >= BACKLOG_FRAMES:
             self.dropped += 1  # the recogniser is behind: lose audio, never the event loop
             return
-        self.inbox.put_nowait(("frame", frame))
+        self._put(("frame", frame))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        self.items_put += 1
+        self.inbox.put_nowait(item)
 
     def close(self) -> None:
         self.inbox.put_nowait(None)
@@ -52,43 +63,51 @@ class CallListener:
         except Exception:  # noqa: BLE001 - the call goes on with keys
             log.exception("call listener failed: the rest of the call answers with keys")
             while self.inbox.get() is not None:  # let the server's queueing go on, unheard
-                pass
+                self.items_done += 1
 
     def _listen(self) -> None:
-        buffered = bytearray()
-        session = None
-        live: LiveTurn | None = None
-        speaking, partial = False, ""
+        self.session: Any = None
+        self.live: LiveTurn | None = None
+        self.buffered = bytearray()
+        self.speaking, self.partial = False, ""
         while (item := self.inbox.get()) is not None:
-            kind, value = item
-            if kind == "begin":
-                grammar, language = value
-                if session is None:
-                    session = self.recogniser.open_session("mulaw", 8000)
-                if session is None or session.lost or grammar is None:
-                    live = None  # keys only for this question
-                    continue
-                if live is not None:
-                    live.finish()  # an unfinished utterance of the question before: dropped
-                complete = grammar_completeness(grammar, language, grammars=self.grammars_dir)
-                live = LiveTurn(session, self.recogniser.phrases(grammar), complete, self.settings)
-                speaking, partial = False, ""
-                buffered.clear()
-            elif live is not None:
-                buffered += value
-                while live is not None and len(buffered) >= FRAME_BYTES:
-                    frame, buffered[:FRAME_BYTES] = bytes(buffered[:FRAME_BYTES]), b""
-                    state = live.push(frame)
-                    if state is not Turn.WAITING and not speaking:
-                        speaking = True
-                        self.deliver(SpeechStarted())
-                    if session.partial and session.partial != partial:
-                        partial = session.partial
-                        self.deliver(WordsSoFar(partial))
-                    if state is Turn.ENDED:
-                        heard = live.finish()
-                        live = None
-                        if speaking:
-                            self.deliver(SpeechEnded(heard.result.text if heard.result else ""))
-        if session is not None:
-            session.close()
+            self._hear(item)
+            self.items_done += 1
+        if self.session is not None:
+            self.session.close()
+
+    def _hear(self, item: tuple[str, Any]) -> None:
+        kind, value = item
+        if kind == "begin":
+            grammar, language = value
+            if self.session is None:
+                self.session = self.recogniser.open_session("mulaw", 8000)
+            if self.live is not None:
+                self.live.finish()  # an unfinished utterance of the question before: dropped
+                self.live = None
+            if self.session is None or self.session.lost or grammar is None:
+                return  # keys only for this question
+            complete = grammar_completeness(grammar, language, grammars=self.grammars_dir)
+            self.live = LiveTurn(self.session, self.recogniser.phrases(grammar), complete, self.settings)
+            self.speaking, self.partial = False, ""
+            self.buffered.clear()
+        elif self.live is not None:
+            self.buffered += value
+            while self.live is not None and len(self.buffered) >= FRAME_BYTES:
+                frame, self.buffered[:FRAME_BYTES] = bytes(self.buffered[:FRAME_BYTES]), b""
+                self._push(frame)
+
+    def _push(self, frame: bytes) -> None:
+        live, session = self.live, self.session
+        state = live.push(frame)
+        if state is not Turn.WAITING and not self.speaking:
+            self.speaking = True
+            self.deliver(SpeechStarted())
+        if session.partial and session.partial != self.partial:
+            self.partial = session.partial
+            self.deliver(WordsSoFar(self.partial))
+        if state is Turn.ENDED:
+            heard = live.finish()
+            self.live = None
+            if self.speaking:
+                self.deliver(SpeechEnded(heard.result.text if heard.result else ""))

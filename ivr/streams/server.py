@@ -7,6 +7,11 @@ stream (the queue, a hang-up) closes the socket; Twilio then requests `<Connect 
 the webhook adapter goes on from the stored state (/twilio/stream/ended).  The web workers
 that answer webhooks never hold a socket.
 
+Time: live calls read the monotonic clock; the simulator gives the server its virtual clock
+(`clock=`) and says when it moved (`time_moved()`), and waits for a call to settle
+(`progress()`: every frame handled, every speech signal acted on, every frame sent) before it
+plays the next moment of the call, so whole calls run on virtual time over a real socket.
+
 Accepted: only an upgrade Twilio signed for the `wss://` URL, then a `start` whose token is
 this call's (`stream_token`) for a call that has not started yet — a replayed upgrade or a
 second stream for one call is closed at once.
@@ -28,7 +33,7 @@ from ivr.calls import Turns
 from ivr.engine.actions import Ask, Turn
 from ivr.engine.events import SpeechHeard
 from ivr.hearing.build import endpoint_settings
-from ivr.media.clock import MonotonicClock
+from ivr.media.clock import Clock, MonotonicClock
 from ivr.media.commands import Answer, Clear, HandOff, Mark, Output, PlayAudio, PlaySilence, RoundOver
 from ivr.media.session import MediaSession
 from ivr.media.speech import SpeechSignal
@@ -52,12 +57,38 @@ class _Frame:
     is_clear: bool = False
 
 
+@dataclass(frozen=True)
+class CallProgress:
+    """Where one streamed call stands, for a simulator on virtual time."""
+
+    handled_sequence: int  # the last sequenceNumber from Twilio acted on
+    frames_sent: int  # frames written to the socket (audio dropped by a clear counts as sent)
+    settled: bool  # nothing in hand: no frame, speech signal, clock move or answer pending
+    question: dict | None  # the keys the current question takes (timeout, digits, finish key)
+
+
 class StreamServer:
-    def __init__(self, rt: Runtime, lead_seconds: float = LEAD_SECONDS) -> None:
-        """lead_seconds: how far ahead of Twilio's playback audio is sent (tests send at once)."""
+    def __init__(self, rt: Runtime, lead_seconds: float = LEAD_SECONDS, clock: Clock | None = None) -> None:
+        """lead_seconds: how far ahead of Twilio's playback audio is sent (tests send at once);
+        clock: the simulator's virtual clock (None: the monotonic clock of live calls)."""
         self.rt = rt
         self.lead = lead_seconds
+        self.clock = clock or MonotonicClock()
+        self.virtual = clock is not None
         self.url = stream_url(rt.settings.public_base_url)
+        self.calls: dict[str, _Call] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def time_moved(self) -> None:
+        """The virtual clock moved (from any thread): calls re-read it and fire due timers."""
+        if self.loop is not None:
+            for call in list(self.calls.values()):
+                self.loop.call_soon_threadsafe(call.time_moved.set)
+
+    def progress(self, call_sid: str) -> CallProgress | None:
+        """A live call's progress (None once its socket is closed); safe from another thread."""
+        call = self.calls.get(call_sid)
+        return call.progress() if call is not None else None
 
     def check_upgrade(self, _connection: ServerConnection, request: Request) -> Response | None:
         if request.path != STREAM_PATH or not upgrade_is_signed(self.rt.settings.twilio_auth_token, self.url,
@@ -68,6 +99,7 @@ class StreamServer:
         return None
 
     async def serve(self, host: str, port: int) -> Server:
+        self.loop = asyncio.get_running_loop()
         return await serve(self.handle, host, port, process_request=self.check_upgrade, compression=None,
                            max_size=wire.MAX_FRAME_CHARS * 2, ping_interval=20)
 
@@ -76,7 +108,12 @@ class StreamServer:
             start = await self._opening(ws)
             if start is None:
                 return
-            await _Call(self.rt, ws, start, self.lead).run()
+            call = _Call(self.rt, ws, start, self.lead, self.clock, self.virtual)
+            self.calls[start.call_sid] = call
+            try:
+                await call.run()
+            finally:
+                self.calls.pop(start.call_sid, None)
         except wire.ProtocolError as exc:
             log.warning("stream closed: %s", exc)
         except ConnectionClosed:
@@ -109,10 +146,21 @@ class _Call:
     reader takes the caller's keys while a long prompt is still being sent, and a barge-in drops
     the audio not yet sent as well as what Twilio holds (`clear`)."""
 
-    def __init__(self, rt: Runtime, ws: ServerConnection, start: wire.Start, lead: float) -> None:
-        self.rt, self.ws, self.start, self.lead = rt, ws, start, lead
+    def __init__(self, rt: Runtime, ws: ServerConnection, start: wire.Start, lead: float, clock: Clock,
+                 virtual: bool = False) -> None:
+        """virtual: timers fire when the clock is said to have moved, never on their own."""
+        self.rt, self.ws, self.start, self.lead, self.virtual = rt, ws, start, lead, virtual
         self.cleared = asyncio.Event()  # wakes a writer waiting to pace audio that is now dropped
-        self.clock = MonotonicClock()
+        self.time_moved = asyncio.Event()  # set by StreamServer.time_moved (virtual clocks only)
+        self.clock = clock
+        # Progress counters, each written by one thread only (see progress()).
+        self.handled_sequence = 0
+        self.signals_sent = 0  # by the listener thread
+        self.signals_handled = 0
+        self.frames_queued = 0
+        self.frames_done = 0
+        self.in_hand = 1  # the opening turn
+        self.ticked_at = clock.now()
         self.session = MediaSession(rt.store, self.clock, understand=self._understand)
         self.language = "cmn"
         self.signals: asyncio.Queue[SpeechSignal] = asyncio.Queue()
@@ -128,8 +176,19 @@ class _Call:
         if recogniser is None or not hasattr(recogniser, "open_session"):
             return None
         loop = asyncio.get_running_loop()
-        return CallListener(recogniser, endpoint_settings(self.rt.settings), self.rt.settings.grammars_dir,
-                            lambda signal: loop.call_soon_threadsafe(self.signals.put_nowait, signal))
+
+        def deliver(signal: SpeechSignal) -> None:
+            self.signals_sent += 1
+            loop.call_soon_threadsafe(self.signals.put_nowait, signal)
+
+        return CallListener(recogniser, endpoint_settings(self.rt.settings), self.rt.settings.grammars_dir, deliver)
+
+    def progress(self) -> CallProgress:
+        listener = self.listener
+        settled = (self.in_hand == 0 and self.signals_handled == self.signals_sent
+                   and self.frames_done == self.frames_queued and self.ticked_at >= self.clock.now()
+                   and (listener is None or listener.idle))
+        return CallProgress(self.handled_sequence, self.frames_done, settled, self.session.question())
 
     def _understand(self, text: str, grammar: str | None) -> SpeechHeard:
         understand = self.rt.hearing.understand if self.rt.hearing is not None else None
@@ -154,6 +213,7 @@ class _Call:
             turn: Turn = await asyncio.to_thread(self.rt.calls.start, self.start.call_sid, params.get("from", ""),
                                                  params.get("to", ""), Turns())
             await self._carry_out(self._begin(turn))
+            self.in_hand -= 1
             await self._read()
         finally:
             if self.listener is not None:
@@ -165,25 +225,31 @@ class _Call:
         """Twilio's frames and the listener's speech signals, whichever comes first."""
         receiving = asyncio.ensure_future(self.ws.recv())
         hearing = asyncio.ensure_future(self.signals.get())
+        moved = asyncio.ensure_future(self.time_moved.wait())
         try:
             while not self.over:
                 deadline = self.session.next_deadline()
-                timeout = None if deadline is None else max(deadline - self.clock.now(), 0.0)
-                done, _ = await asyncio.wait({receiving, hearing}, timeout=timeout,
+                timeout = None if deadline is None or self.virtual else max(deadline - self.clock.now(), 0.0)
+                done, _ = await asyncio.wait({receiving, hearing, moved}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
-                if not done:
+                if not done or moved in done:
+                    if moved in done:
+                        self.time_moved.clear()
+                        moved = asyncio.ensure_future(self.time_moved.wait())
+                    now = self.clock.now()
                     await self._carry_out(self.session.tick())
-                    continue
+                    self.ticked_at = now
                 if hearing in done:
                     await self._carry_out(self.session.heard(hearing.result()))
+                    self.signals_handled += 1
                     hearing = asyncio.ensure_future(self.signals.get())
                 if receiving in done:
                     if not await self._frame(receiving.result()):
                         return
                     receiving = asyncio.ensure_future(self.ws.recv())
         finally:
-            receiving.cancel()
-            hearing.cancel()
+            for waiting in (receiving, hearing, moved):
+                waiting.cancel()
 
     async def _frame(self, frame: str | bytes) -> bool:
         """One frame from Twilio; False when the stream stopped."""
@@ -194,6 +260,7 @@ class _Call:
             await self._carry_out(self.session.mark_played(message.name))
         elif isinstance(message, wire.Media) and self.listener is not None:
             self.listener.feed(message.audio)  # the listener's signals come back through self.signals
+        self.handled_sequence = max(self.handled_sequence, getattr(message, "sequence", 0))
         return not isinstance(message, wire.Stop)
 
     async def _write(self) -> None:
@@ -207,11 +274,13 @@ class _Call:
                     except TimeoutError:
                         pass
                 if self.cleared.is_set():
+                    self.frames_done += 1
                     continue  # taken from the queue just before a barge-in emptied it
                 self.playing_until = max(self.playing_until, time.monotonic()) + frame.seconds
             elif frame.is_clear:
                 self.cleared.clear()
             await self.ws.send(frame.text)
+            self.frames_done += 1
         if self.over:
             await self.ws.close()  # a hand-off: everything before it has been sent
 
@@ -225,24 +294,34 @@ class _Call:
             elif isinstance(output, PlaySilence):
                 self._queue_audio(SILENCE * int(output.seconds * 8000))
             elif isinstance(output, Mark):
-                self.outgoing.put_nowait(_Frame(wire.mark(sid, output.name), is_mark=True))
+                self._send(_Frame(wire.mark(sid, output.name), is_mark=True))
             elif isinstance(output, Clear):
                 # Audio not sent yet is dropped here, the rest by Twilio; the marks still go out
                 # (after the clear, so Twilio echoes them at once) as the session expects them.
                 waiting = [self.outgoing.get_nowait() for _ in range(self.outgoing.qsize())]
-                self.outgoing.put_nowait(_Frame(wire.clear(sid), is_clear=True))
+                self._send(_Frame(wire.clear(sid), is_clear=True))
                 self.cleared.set()
                 self.playing_until = 0.0
                 for frame in waiting:
                     if frame is not None and frame.is_mark:
                         self.outgoing.put_nowait(frame)
+                    elif frame is not None:
+                        self.frames_done += 1  # dropped unsent: as good as sent and cleared
             elif isinstance(output, Answer):
-                turn = await asyncio.to_thread(self.rt.calls.handle, self.start.call_sid, output.event, Turns())
-                await self._carry_out(self._begin(turn))
+                self.in_hand += 1
+                try:
+                    turn = await asyncio.to_thread(self.rt.calls.handle, self.start.call_sid, output.event, Turns())
+                    await self._carry_out(self._begin(turn))
+                finally:
+                    self.in_hand -= 1
             elif isinstance(output, (HandOff, RoundOver)):
                 self.over = True  # the webhook goes on from the stored state
                 return
 
     def _queue_audio(self, audio: bytes) -> None:
         for frame in wire.frames(audio, SEND_BYTES):
-            self.outgoing.put_nowait(_Frame(wire.media(self.start.stream_sid, frame), len(frame) / 8000))
+            self._send(_Frame(wire.media(self.start.stream_sid, frame), len(frame) / 8000))
+
+    def _send(self, frame: _Frame) -> None:
+        self.frames_queued += 1
+        self.outgoing.put_nowait(frame)

@@ -56,24 +56,28 @@ class Media:
     audio: bytes  # μ-law, 8 kHz mono
     timestamp_ms: int
     chunk: int
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
 class Dtmf:
     stream_sid: str
     digit: str
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
 class MarkEcho:
     stream_sid: str
     name: str
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
 class Stop:
     stream_sid: str
     call_sid: str
+    sequence: int = 0
 
 
 Inbound = Connected | Start | Media | Dtmf | MarkEcho | Stop
@@ -127,20 +131,22 @@ def parse(frame: str | bytes) -> Inbound:
             audio = base64.b64decode(_field(media, "payload"), validate=True)
         except binascii.Error as exc:
             raise ProtocolError("payload is not base64") from exc
-        return Media(stream_sid, audio, _number(media, "timestamp"), _number(media, "chunk"))
+        return Media(stream_sid, audio, _number(media, "timestamp"), _number(media, "chunk"),
+                     _number(message, "sequenceNumber"))
     if event == "dtmf":
         digit = _field(_field(message, "dtmf", dict), "digit")
         if digit not in DTMF_DIGITS:
             raise ProtocolError(f"dtmf digit {digit[:8]!r}")
-        return Dtmf(stream_sid, digit)
+        return Dtmf(stream_sid, digit, _number(message, "sequenceNumber"))
     if event == "mark":
         name = _field(_field(message, "mark", dict), "name")
         if len(name) > MAX_MARK_NAME:
             raise ProtocolError("mark name too long")
-        return MarkEcho(stream_sid, name)
+        return MarkEcho(stream_sid, name, _number(message, "sequenceNumber"))
     if event == "stop":
         stop = message.get("stop") or {}
-        return Stop(stream_sid, str(stop.get("callSid", "")) if isinstance(stop, dict) else "")
+        return Stop(stream_sid, str(stop.get("callSid", "")) if isinstance(stop, dict) else "",
+                    _number(message, "sequenceNumber"))
     raise ProtocolError(f"unknown event {str(event)[:32]!r}")
 
 
