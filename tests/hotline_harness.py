@@ -1,7 +1,8 @@
 """A whole hotline on a temporary SQLite database, called through the Twilio simulator.
 
 The service and the simulator share one virtual clock, so silence, queue waits and office
-hours cost no real time.
+hours cost no real time.  transport="stream" runs calls over Media Streams: the service's
+stream server runs in a thread on the same virtual clock, reached over a real WebSocket.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from ivr.config import SHANGHAI, load_settings
 from ivr.db.models import Booking, CallerPreference, CallSession, Handoff
 from ivr.engine.state import CallState
 from ivr.simulator import RecordingServer
+from ivr.simulator.media_stream import Echo
+from ivr.simulator.stream_link import InProcessStreams
 from ivr.simulator.transport import WsgiTransport
 from ivr.simulator.twilio_sim import SimCall, TwilioSimulator, VirtualClock
 from ivr.timeutil import to_db
@@ -55,9 +58,16 @@ COVERAGE = Coverage()
 
 class Hotline:
     def __init__(self, tmp_path: Path, prompt_cache: Path, start: datetime = THURSDAY_10AM,
-                 queue_max_size: int = 20, speech: bool = False, **env: str) -> None:
+                 queue_max_size: int = 20, speech: bool = False, transport: str = "webhook",
+                 echo: Echo | None = None, **env: str) -> None:
         """speech=True: callers may speak; their words travel in the recordings (transcript
-        WAVs) that the service fetches from a local stand-in for Twilio's recordings API."""
+        WAVs) that the service fetches from a local stand-in for Twilio's recordings API, or,
+        on a stream, in the audio itself (ivr.hearing.transcript_stream)."""
+        if transport not in ("webhook", "stream"):
+            raise ValueError(f"transport is webhook or stream, not {transport!r}")
+        self.transport = transport
+        if transport == "stream":
+            env = {"CALL_AUDIO": "stream", **env}
         self.clock = VirtualClock(start)
         self.recordings = RecordingServer(ACCOUNT_SID, TOKEN).start() if speech else None
         if speech:
@@ -70,9 +80,11 @@ class Hotline:
         self.settings = settings
         self.app = create_app(settings, clock=self.clock.now)
         self.rt = self.app.extensions["hotline"]
+        self.streams = InProcessStreams(self.rt, self.clock).start() if transport == "stream" else None
         self.sim = TwilioSimulator(WsgiTransport(self.app), BASE_URL, TOKEN, account_sid=ACCOUNT_SID,
                                    clock=self.clock, queue_max_size=queue_max_size, seed=7,
-                                   recording_server=self.recordings)
+                                   recording_server=self.recordings, stream_link=self.streams,
+                                   stream_echo=echo)
 
     def call(self, caller: str = "+8613800000002", **kwargs: Any) -> SimCall:
         return self.sim.place_call(caller, HOTLINE_NUMBER, **kwargs)
@@ -137,6 +149,8 @@ class Hotline:
 
     def close(self) -> None:
         self.record_coverage()
+        if self.streams is not None:
+            self.streams.stop()
         self.rt.db.dispose()
         if self.recordings is not None:
             self.recordings.stop()
@@ -146,14 +160,22 @@ class Hotline:
             return db.get(CallSession, call.call_sid).turn
 
     def say(self, call: SimCall, words: str) -> None:
-        """The caller answers by voice: waits out the 1 s key window after the prompt, speaks."""
+        """The caller answers by voice: waits out the 1 s key window after the prompt, speaks;
+        on a stream, speaks right after the prompts."""
+        if call.stream is not None:
+            call.speak(words)
+            return
         if call.pending_record is None and call.pending_gather is not None:
             call.silence()
         assert call.pending_record is not None, "the service is not listening for speech here"
         call.speak(words)
 
     def silence(self, call: SimCall) -> None:
-        """One unanswered question, however many listening verbs it takes."""
+        """One unanswered question, however many listening verbs it takes (on a stream: the
+        caller is silent until the service speaks again)."""
+        if call.stream is not None:
+            call.silence()
+            return
         before = self.turn(call)
         for _ in range(4):
             call.silence()

@@ -3,6 +3,11 @@
 A scenario is a list of caller actions and expectations, readable without Python:
   - press: "1"                 keys, as the caller presses them
   - say: 我要查一查             words, as the recogniser would output them (setup: {speech: true})
+  - say: {words: [我要, 转人工], pause: 0.7, after: 4}
+                               on a stream: stretches of speech with pauses between them,
+                               `after` seconds into the prompts (barge-in; default: after them)
+  - press_during: {keys: "1", after: 2}   keys while the prompts play (webhooks: a key barges
+                               into <Gather> anyway)
   - silence: 2                 let the question time out this many times
   - wait: 40                   stay in the queue this many seconds
   - pause: true                the caller stops keying until the pending key window times out, once
@@ -17,6 +22,14 @@ A scenario is a list of caller actions and expectations, readable without Python
   - expect_language: wuu
   - expect_handoff: {reason: pressed_0, verified: false}   the latest handoff record
   - expect_bookings: {open: 1, replaced: 1}                  this caller's bookings by status
+  - expect_cleared: true       on a stream: the service sent `clear` during the last action
+  - expect_waited: 8           on a stream: the last silence lasted this long after the prompts
+                               had played (± 0.05 s)
+  - expect_stream: true        the call is (still) on its Media Stream
+  - lose_stream: true          on a stream: the stream process dies under the call
+  - replay_upgrade: true       on a stream: someone replays the call's upgrade and `start`
+Setup: transports: [stream] runs a scenario on one transport only; setup: {echo: {gain: 0.3,
+seconds: 1.5}} puts the caller on a speakerphone whose prompt echo leaks while it adapts.
 """
 from __future__ import annotations
 
@@ -28,6 +41,7 @@ from typing import Any
 import yaml
 
 from hotline_harness import Hotline, heard
+from ivr.simulator.media_stream import Echo, StreamLeg
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -41,18 +55,23 @@ def load_scenarios() -> list[dict[str, Any]]:
     return scenarios
 
 
-def build_hotline(make_hotline, scenario: dict[str, Any]) -> Hotline:
+def build_hotline(make_hotline, scenario: dict[str, Any], transport: str = "webhook") -> Hotline:
     setup = scenario.get("setup", {})
     kwargs: dict[str, Any] = {k: str(v) for k, v in setup.get("env", {}).items()}
+    kwargs["transport"] = transport
     if "now" in setup:
         kwargs["start"] = datetime.fromisoformat(str(setup["now"]))
     if setup.get("speech"):
         kwargs["speech"] = True
     if "queue_max_size" in setup:
         kwargs["queue_max_size"] = int(setup["queue_max_size"])
+    if "echo" in setup:
+        kwargs["echo"] = Echo(**setup["echo"])
     hotline = make_hotline(**kwargs)
     for phone, language in setup.get("language", {}).items():
         hotline.remember_language(phone, language)
+    if setup.get("forged_upgrade"):
+        hotline.sim.stream_signature = "bm90IFR3aWxpbydzIHNpZ25hdHVyZQ=="
     return hotline
 
 
@@ -68,7 +87,12 @@ def run_scenario(hotline: Hotline, scenario: dict[str, Any]) -> None:
             raise AssertionError(f"{where}: {exc}\n--- heard since last input:\n{heard(call)}") from None
 
 
+_last_action: dict[str, Any] = {}  # the stream before the last caller action, and its clears
+
+
 def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
+    if verb in ("press", "say", "silence", "press_during"):
+        _last_action.update(leg=call.stream, clears=call.stream.clears if call.stream else 0)
     if verb == "press":
         call.press(str(arg))
     elif verb == "silence":
@@ -76,8 +100,12 @@ def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
             hotline.silence(call)
     elif verb == "pause":
         call.silence()
+    elif verb == "say" and isinstance(arg, dict):
+        call.speak_stream([str(w) for w in arg["words"]], pause=float(arg.get("pause", 0)), after=arg.get("after"))
     elif verb == "say":
         hotline.say(call, str(arg))
+    elif verb == "press_during":
+        call.press_during(str(arg["keys"]), float(arg["after"]))
     elif verb == "wait":
         call.wait(float(arg))
     elif verb == "bridge":
@@ -89,6 +117,24 @@ def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
     elif verb == "call":
         caller = str(arg)
         call = hotline.call(caller)
+    elif verb == "expect_cleared":
+        leg = _last_action.get("leg")
+        assert leg is not None, "the last action was not on a stream"
+        cleared = leg.clears > _last_action["clears"]
+        assert cleared == bool(arg), f"clear sent: {cleared}"
+    elif verb == "expect_waited":
+        assert call.stream is not None, "the call is not on a stream"
+        assert call.stream.waited is not None and abs(call.stream.waited - float(arg)) <= 0.05, \
+            f"the service waited {call.stream.waited}"
+    elif verb == "expect_stream":
+        assert (call.stream is not None) == bool(arg), f"on a stream: {call.stream is not None}"
+    elif verb == "lose_stream":
+        hotline.streams.lose(call.call_sid)
+        call.stream.listen(0.0)
+        call._stream_step()
+    elif verb == "replay_upgrade":
+        replay = StreamLeg(call, call.stream.url, call.stream.parameters, hotline.streams)
+        assert not replay.open() and replay.received == 0, "a replayed upgrade was served"
     elif verb == "expect_step":
         assert hotline.step(call) == arg, f"step is {hotline.step(call)!r}"
     elif verb == "expect_heard":

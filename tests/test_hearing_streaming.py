@@ -134,7 +134,7 @@ def test_one_process_serves_a_whole_call(pool: RecognizerPool, audio_dir: Path) 
 def test_silence_is_no_input(pool: RecognizerPool, audio_dir: Path) -> None:
     frames, _ = spoken_frames([], audio_dir, tail=2.0)
     with session(pool) as s:
-        turn = LiveTurn(s, KO_PHRASES, phrase_completeness(KO_PHRASES), max_ms=2000,
+        turn = LiveTurn(s, KO_PHRASES, phrase_completeness(KO_PHRASES), max_wait_ms=2000,
                         lockstep=True)
         states = [turn.push(f) for f in frames]
         result = turn.finish()

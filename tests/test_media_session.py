@@ -382,8 +382,9 @@ def test_random_sequences_never_raise_and_end_each_turn_with_exactly_one_result(
                                    barge_in=rng.choice(["any", "keys", "none"])),
                                Hold("1", 30), Enqueue("q"), Hangup()])
             prompts = [rng.choice([say("menu"), say("notice"), Pause(0.5)]) for _ in range(rng.randint(0, 3))]
-            before = len(call.results())
+            before, sent_from = len(call.results()), len(call.out)
             unechoed = [o.name for o in call.start(Turn(prompts, wait)) if isinstance(o, Mark)]
+            echoed = 0
             for _ in range(rng.randint(0, 25)):
                 action = rng.random()
                 if action < 0.3:
@@ -392,13 +393,15 @@ def test_random_sequences_never_raise_and_end_each_turn_with_exactly_one_result(
                     call.wait(rng.choice([0.05, 0.3, 1.0, 4.0]), step=0.05)
                 elif action < 0.7 and unechoed:
                     call.echo(unechoed.pop(0))
+                    echoed += 1
                 elif action < 0.8:
                     call.echo("/prompts/rec/cmn/other.txt")
                 else:
                     call.hear(rng.choice(speech))
-            for name in unechoed:
-                call.echo(name)
             call.hear(SpeechEnded(""))
+            # every mark still out, those of prompts replayed after a false interruption too
+            for name in [o.name for o in call.out[sent_from:] if isinstance(o, Mark)][echoed:]:
+                call.echo(name)
             call.wait(40, step=0.5)
             assert len(call.results()) - before == 1, (seed, wait, prompts, call.out)
 
@@ -438,8 +441,23 @@ def test_loud_audio_interrupts_a_prompt_through_the_detector_and_quiet_audio_doe
     assert [o for _, o in timed] == [Clear()]
     assert timed[0][0] - began == pytest.approx(0.2 + 0.5)  # detector's start delay + min voice
     assert feed(call, tone(0.78, -60)) == []
-    assert feed(call, tone(0.02, -60)) == []  # speech ended, but no words: wait again
+    # The sound that cut the menu ended with no words: a false interruption, the menu again
+    menu = [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"), Mark("/prompts/rec/cmn/menu.txt")]
+    assert [o for _, o in feed(call, tone(0.02, -60))] == menu
+    assert call.wait(8) == []  # the no-input timer waits for the replayed menu to play
+    call.echo("/prompts/rec/cmn/menu.txt")  # the cleared mark of the first menu
+    call.echo("/prompts/rec/cmn/menu.txt")  # the replay has played
     assert call.wait(8) == [Answer(ev.NoInput())]
+
+
+def test_a_noise_that_cut_the_second_prompt_replays_from_that_prompt(store: PromptStore) -> None:
+    call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0))
+    call.start(Turn([say("notice"), say("menu")], ask(listen=True, grammar="main_menu")))
+    call.echo("/prompts/rec/cmn/notice.txt")  # the notice has played, the menu is playing
+    call.hear(SpeechStarted())
+    assert call.wait(0.6) == [Clear()]
+    assert call.hear(SpeechEnded("")) == [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"),
+                                          Mark("/prompts/rec/cmn/menu.txt")]
 
 
 def test_a_short_grammar_word_over_a_prompt_interrupts_and_answers(store: PromptStore) -> None:
@@ -449,3 +467,29 @@ def test_a_short_grammar_word_over_a_prompt_interrupts_and_answers(store: Prompt
     call.hear(SpeechStarted())
     call.wait(0.3)  # shorter than the minimum, but a word of the grammar
     assert call.hear(SpeechEnded("人工")) == [Clear(), Answer(ev.SpeechHeard("人工"))]
+
+
+def test_a_noisy_line_stops_cutting_the_prompts_after_two_false_interruptions(store: PromptStore) -> None:
+    call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0))
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    for _ in range(2):
+        call.hear(SpeechStarted())
+        assert call.wait(0.6) == [Clear()]
+        call.hear(SpeechEnded(""))  # no words: the menu again
+    call.hear(SpeechStarted())
+    assert call.wait(2.0) == []  # noise no longer cuts it
+    call.hear(SpeechEnded(""))
+    assert call.keys("1")[0] == Clear()  # keys still do
+
+
+def test_a_listening_sound_that_cut_a_prompt_replays_it_but_after_the_prompt_it_is_heard(store: PromptStore) -> None:
+    call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0))
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    call.hear(SpeechStarted())
+    assert call.wait(0.6) == [Clear()]
+    assert call.hear(SpeechEnded("嗯")) == [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"),
+                                           Mark("/prompts/rec/cmn/menu.txt")]
+    call.echo("/prompts/rec/cmn/menu.txt")
+    call.echo("/prompts/rec/cmn/menu.txt")
+    call.hear(SpeechStarted())
+    assert call.hear(SpeechEnded("嗯")) == [Answer(ev.SpeechHeard("嗯"))]  # 嗯 may be 五 in Shanghainese

@@ -410,9 +410,13 @@ def test_gather_input_written_as_a_python_list_is_bad_twiml():
 
 def test_unsimulated_verbs_and_record_attributes_raise():
     # <Record> itself is simulated (tests/test_simulator_record.py); these are not.
+    app = FakeTwilioApp({"/twilio/voice": twiml('<Say>Hi.</Say><Start><Stream url="wss://x"/></Start>'),
+                         "/twilio/status": ""})
+    with pytest.raises(SimulatorError, match="<Start> is not yet supported"):
+        make_sim(app).place_call(CALLER, NUMBER)
     app = FakeTwilioApp({"/twilio/voice": twiml('<Say>Hi.</Say><Connect><Stream url="wss://x"/></Connect>'),
                          "/twilio/status": ""})
-    with pytest.raises(SimulatorError, match="<Connect> is not yet supported"):
+    with pytest.raises(SimulatorError, match="no stream_link"):  # streams: tests/scenarios, 06_*
         make_sim(app).place_call(CALLER, NUMBER)
     app = FakeTwilioApp({"/twilio/voice": twiml('<Record recordingStatusCallback="/rs"/>'),
                          "/twilio/status": ""})

@@ -32,7 +32,7 @@ def test_a_whole_stream_as_twilio_sends_it() -> None:
     ]
     parsed = [wire.parse(json.dumps(frame)) for frame in frames]
     assert parsed[0] == wire.Connected("Call", "1.0.0")
-    assert parsed[1] == wire.Start(SID, CALL, "AC" + "3" * 32, {"token": "abc"})
+    assert parsed[1] == wire.Start(SID, CALL, "AC" + "3" * 32, {"token": "abc"}, sequence=1)
     assert parsed[2] == wire.Media(SID, audio, 20, 1, sequence=2)
     assert parsed[3] == wire.Dtmf(SID, "#", sequence=3)
     assert parsed[4] == wire.MarkEcho(SID, "/prompts/tts/ab.txt", sequence=4)

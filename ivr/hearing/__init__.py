@@ -15,6 +15,7 @@ Recordings (webhook mode) and live audio (Media Streams) share one package and o
 - understanding: "are the words so far already a complete phrase of the step's grammar?"
 - live_turn:     one spoken turn: streaming session + endpointer + completeness
 - transcript_wav: recordings that carry their words (simulator and tests)
+- transcript_stream: live audio that carries its words, and the recogniser that reads them
 
 Import the submodules directly; this package imports nothing heavy, and nothing from the web
 framework, Twilio or ivr.telephony (tests/test_import_contract.py).

@@ -90,8 +90,10 @@ def build_hearing(settings: Settings) -> Hearing | None:
     from ivr.nlu import understand
     understander = functools.partial(_understand, grammars=settings.grammars_dir, understand=understand)
     if mode == "transcript":
-        log.warning("speech: taking the words carried by recordings (simulator mode, not for real calls)")
-        return Hearing(recogniser=None, understand=understander, transcripts_allowed=True)
+        from ivr.hearing.transcript_stream import TranscriptRecogniser
+        log.warning("speech: taking the words carried by recordings and streamed audio "
+                    "(simulator mode, not for real calls)")
+        return Hearing(recogniser=TranscriptRecogniser(), understand=understander, transcripts_allowed=True)
     from ivr.hearing.models import find_model
     model = find_model(settings.models_dir, settings.vosk_model)
     if model is None:

@@ -39,14 +39,17 @@ class LiveTurn:
 
     def __init__(self, session: StreamingSession, phrases: Sequence[str] | None,
                  complete: Completeness, settings: EndpointSettings = EndpointSettings(),
-                 max_ms: int = 20_000, lockstep: bool = False) -> None:
-        """lockstep: wait for each frame to be decoded before the endpointer sees it, so a feed
+                 max_ms: int = 20_000, lockstep: bool = False, max_wait_ms: int | None = None) -> None:
+        """max_ms: the longest answer, from the start of speech; max_wait_ms: how long the turn
+        waits for speech to start (None: forever — the media session times the question);
+        lockstep: wait for each frame to be decoded before the endpointer sees it, so a feed
         faster than real time (tests, benches) decides as a live call would."""
         self.session = session
         self.lockstep = lockstep
         self.complete = complete
         self.endpointer = Endpointer(settings)
         self.max_ms = max_ms
+        self.max_wait_ms = max_wait_ms
         self.started = session.start(phrases)
         self._checked: tuple[str, bool] = ("", False)
         self.peeks = 0
@@ -59,7 +62,13 @@ class LiveTurn:
         if self.lockstep:
             self.session.sync()
         state = self.endpointer.push(pcm, self._complete_so_far())
-        if state is not Turn.ENDED and self.endpointer.elapsed_ms >= self.max_ms:
+        started = self.endpointer.speech_start_frame
+        # The longest answer counts from the start of speech: a question listens from its
+        # first prompt on, and a long prompt must not use up the caller's time to answer.
+        if state is not Turn.ENDED and started is not None \
+                and self.endpointer.elapsed_ms - started * FRAME_MS >= self.max_ms:
+            return Turn.ENDED
+        if started is None and self.max_wait_ms is not None and self.endpointer.elapsed_ms >= self.max_wait_ms:
             return Turn.ENDED
         return state
 

@@ -14,6 +14,11 @@ Defaults, from docs/reference realtime-voice.md (not measured on our own calls y
   of one turn play back to back, so the phone's echo canceller warms up once per turn. Keys are
   never guarded. Recorded calls must confirm or lower this value.
 
+Backchannel: a caller who says only "嗯", "哦", "喂"… over a prompt is listening, not answering
+(Vocode's low interrupt sensitivity ignores such patterns); if that cut the prompt, it plays
+again (a false interruption, ivr.media.session). After the prompts the same sounds go to the
+understanding like any answer: Shanghainese 嗯 may be 五 (shanghainese.md).
+
 Word counting: Vosk returns words separated by spaces, Chinese included ("我 要 转 人工"), so a
 word is a space-separated token; a run of Chinese characters is one word, never one word per
 character (so "人" does not match the grammar word "人工"). Unknown-word symbols are no words.
@@ -26,8 +31,10 @@ from dataclasses import dataclass
 from ivr.flow.schema import BARGE_IN_POLICIES
 from ivr.hearing.grammar import UNK_WORDS
 
-__all__ = ["BARGE_IN_POLICIES", "BargeInSettings", "Utterance", "keys_interrupt", "voice_interrupts",
-           "words", "grammar_word_heard"]
+__all__ = ["BACKCHANNEL", "BARGE_IN_POLICIES", "BargeInSettings", "Utterance", "keys_interrupt",
+           "only_backchannel", "voice_interrupts", "words", "grammar_word_heard"]
+
+BACKCHANNEL = frozenset({"嗯", "嗯嗯", "哦", "噢", "啊", "呃", "唔", "喂", "哎", "欸"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,12 @@ def voice_interrupts(policy: str) -> bool:
 def words(text: str) -> list[str]:
     """The recogniser's words: space-separated tokens, unknown-word symbols left out."""
     return [w for w in text.split() if w not in UNK_WORDS]
+
+
+def only_backchannel(text: str) -> bool:
+    """Whether the words are only listening sounds ("嗯 嗯", "喂")."""
+    heard = words(text)
+    return bool(heard) and all(w in BACKCHANNEL for w in heard)
 
 
 def grammar_word_heard(partial: str, grammar_words: Collection[str]) -> bool:

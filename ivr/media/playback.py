@@ -16,14 +16,19 @@ class SentMark:
     turn: int
     last: bool  # the last prompt of its turn: its echo ends the turn's audio
     cleared: bool = False
+    index: int = 0  # the prompt's place in its turn's speech
 
 
 class Playback:
     def __init__(self) -> None:
         self._out: deque[SentMark] = deque()
 
-    def sent(self, name: str, turn: int, last: bool) -> None:
-        self._out.append(SentMark(name, turn, last))
+    def sent(self, name: str, turn: int, last: bool, index: int = 0) -> None:
+        self._out.append(SentMark(name, turn, last, index=index))
+
+    def unplayed_from(self, turn: int) -> int | None:
+        """The first prompt of `turn` not played to its end (None: all have played)."""
+        return min((m.index for m in self._out if m.turn == turn and not m.cleared), default=None)
 
     def clear(self) -> bool:
         """Every mark still out now echoes as cleared; True if any audio was still queued."""

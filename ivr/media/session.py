@@ -25,7 +25,12 @@ is named in webhook mode; marks are matched by order, so repeated names are fine
 Speech is heard only at questions that listen (Ask.listen: a recogniser is installed). Speech
 that starts while a prompt plays and may not interrupt it (policy "keys"/"none", or too short)
 is ignored as a whole; speech that starts after the prompts holds the no-input timer until it
-ends; an utterance that ends with no words (noise) starts the wait again.
+ends; an utterance that ends with no words (noise) starts the wait again.  Speech that cut a
+prompt short and then turns out to have no words (a cough, a door, the prompt's own echo) or
+only listening sounds ("嗯", "喂") is a false interruption: the prompts play again from the one it cut (LiveKit resumes its speech
+likewise), so a noise never leaves the caller in silence without the question.  After
+FALSE_INTERRUPTIONS of them in one turn (a television, a speakerphone's lasting echo) only keys
+cut that turn's prompts; speech after them is still an answer.
 """
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ from typing import Protocol
 
 from ivr.engine import events as ev
 from ivr.engine.actions import Ask, Hold, Pause, Speech, Turn
-from ivr.media.barge_in import BargeInSettings, Utterance, keys_interrupt, voice_interrupts, words
+from ivr.media.barge_in import (BargeInSettings, Utterance, keys_interrupt, only_backchannel, voice_interrupts,
+                                words)
 from ivr.media.clock import Clock
 from ivr.media.commands import (Answer, Clear, HandOff, Mark, Output, PlayAudio, PlaySilence, Result,
                                 RoundOver)
@@ -47,6 +53,7 @@ from ivr.prompts.store import Audible
 # Timers fire up to a microsecond early, so float rounding of clock sums cannot hold a timer
 # back by a whole tick of the transport.
 EPSILON = 1e-6
+FALSE_INTERRUPTIONS = 2
 Understand = Callable[[str, "str | None"], "ev.SpeechHeard | None"]
 
 
@@ -80,6 +87,8 @@ class _TurnState:
     deadline: float | None = None  # no-input or between-keys timer
     utterance: Utterance | None = None  # speech over a prompt, not yet allowed to interrupt
     answering: bool = False  # speech that is the answer is in progress
+    resume_from: int | None = None  # the prompt speech cut short, to replay if it had no words
+    false_interruptions: int = 0
     ignoring: bool = False  # speech in progress that must not count
     done: bool = False
 
@@ -115,13 +124,7 @@ class MediaSession:
         else:
             state = _TurnState(self._count, turn, "none", None, 0, False, None, now)
         self._state = state
-        for index, item in enumerate(turn.speech):
-            audible = self.prompts.audible(item)
-            out.append(PlaySilence(item.seconds) if isinstance(item, Pause)
-                       else PlayAudio(audible.path, audible.kind, audible.text))
-            name = mark_name(audible)
-            self.playback.sent(name, state.number, last=index == len(turn.speech) - 1)
-            out.append(Mark(name))
+        out += self._play(state, 0)
         if isinstance(wait, Ask) and self.detector is not None and wait.listen:
             self.detector.begin(wait.grammar)
         if not turn.speech:
@@ -211,6 +214,20 @@ class MediaSession:
 
     # --- internals ---------------------------------------------------------------------------------
 
+    def _play(self, state: _TurnState, first: int) -> list[Output]:
+        """The turn's speech from prompt `first` on, each prompt followed by its mark."""
+        out: list[Output] = []
+        speech = state.turn.speech
+        for index in range(first, len(speech)):
+            item = speech[index]
+            audible = self.prompts.audible(item)
+            out.append(PlaySilence(item.seconds) if isinstance(item, Pause)
+                       else PlayAudio(audible.path, audible.kind, audible.text))
+            name = mark_name(audible)
+            self.playback.sent(name, state.number, last=index == len(speech) - 1, index=index)
+            out.append(Mark(name))
+        return out
+
     def _playing(self, state: _TurnState) -> bool:
         return self.playback.playing(state.number)
 
@@ -218,6 +235,7 @@ class MediaSession:
         """Barge-in: drop the queued audio; an utterance that did it becomes the answer."""
         if state.utterance is not None:
             state.utterance, state.answering = None, True
+            state.resume_from = self.playback.unplayed_from(state.number)
         return [Clear()] if self.playback.clear() else []
 
     def _prompts_played(self, state: _TurnState, now: float) -> list[Output]:
@@ -250,7 +268,14 @@ class MediaSession:
             state.ignoring = False
             return out
         state.answering = False
-        if not words(text):
+        if not words(text) or state.resume_from is not None and only_backchannel(text):
+            if state.resume_from is not None:  # a false interruption: the question again
+                first, state.resume_from = state.resume_from, None
+                state.false_interruptions += 1
+                if state.false_interruptions >= FALSE_INTERRUPTIONS and state.policy == "any":
+                    state.policy = "keys"  # a noisy line: only keys cut the prompts now
+                state.guard_ends = now + self.settings.echo_guard_seconds
+                return out + self._play(state, first)
             state.deadline = now + state.timeout  # noise, no words: wait again
             return out
         event = self.understand(text, state.grammar)

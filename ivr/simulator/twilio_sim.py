@@ -58,6 +58,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.hearing.transcript_wav import write_transcript_wav
 
+from .media_stream import Echo, StreamLeg, StreamLink
 from .recordings import RecordingServer
 from .transport import HttpResponse, Transport
 
@@ -108,9 +109,9 @@ WARN_RECORDING_SILENT = 16102   # Twilio warning: recording is silent, not store
 DTMF_KEYS = "0123456789*#"
 SUPPORTED_VERBS = {
     "Say", "Play", "Pause", "Gather", "Record", "Redirect", "Hangup", "Reject", "Enqueue", "Leave",
-    "Dial",
+    "Dial", "Connect",
 }
-UNSUPPORTED_VERBS = {"Connect", "Start", "Stop", "Pay", "Refer", "Echo", "Sms", "Message"}
+UNSUPPORTED_VERBS = {"Start", "Stop", "Pay", "Refer", "Echo", "Sms", "Message"}
 WAIT_URL_VERBS = {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
 QUEUE_URL_VERBS = {"Play", "Say", "Pause", "Redirect"}   # <Dial><Queue url=..> document
 GATHER_NESTABLE = {"Say", "Play", "Pause"}
@@ -477,6 +478,8 @@ class TwilioSimulator:
         recording_server: RecordingServer | None = None,
         post_empty_recordings: bool = False,
         ring_seconds: float = 5.0,
+        stream_link: StreamLink | None = None,
+        stream_echo: Echo | None = None,
     ):
         self.transport = transport
         self.public_base_url = public_base_url.rstrip("/")
@@ -503,6 +506,9 @@ class TwilioSimulator:
         self.post_empty_recordings = post_empty_recordings
         self.recordings: dict[str, SimRecording] = {}
         self.ring_seconds = ring_seconds
+        self.stream_link = stream_link  # where <Connect><Stream> connects (media_stream.py)
+        self.stream_echo = stream_echo  # callers on a speakerphone: the prompt echoes back
+        self.stream_signature: str | None = None  # a forged X-Twilio-Signature for upgrades
         self.dial_outcomes: dict[str, str] = {}
         self.on_call_status: Callable[[SimCall], None] | None = None
 
@@ -693,6 +699,8 @@ class SimCall:
         self._verbs_executed = 0
         self._input_mark = 0
         self._in_fallback = False
+        self._stream: StreamLeg | None = None
+        self._connect_action: tuple[str, str] | None = None
         self._callbacks_sent = 0    # SequenceNumber of the next status callback
         self._set_status("ringing" if direction == "inbound" else "queued")
 
@@ -704,8 +712,23 @@ class SimCall:
 
     @property
     def pending_gather(self) -> PendingGather | None:
-        """The <Gather> waiting for input, or None."""
+        """The <Gather> waiting for input, or None; on a Media Stream, the keys the service's
+        current question takes, in <Gather>'s terms."""
+        if self._stream is not None:
+            progress = self.sim.stream_link.progress(self.call_sid) if self.sim.stream_link else None
+            question = progress.question if progress is not None else None
+            if question is None:
+                return None
+            return PendingGather(action="", method="", timeout=question["timeout"],
+                                 num_digits=None if question["finish_on_key"] else question["num_digits"],
+                                 finish_on_key=question["finish_on_key"], action_on_empty_result=True,
+                                 input="dtmf speech", attributes={}, digits=question["digits"])
         return self._gather
+
+    @property
+    def stream(self) -> StreamLeg | None:
+        """The Media Stream the call is on (<Connect><Stream>), or None."""
+        return self._stream
 
     @property
     def pending_record(self) -> PendingRecord | None:
@@ -763,6 +786,10 @@ class SimCall:
         if bad:
             raise ValueError(f"not DTMF keys: {''.join(bad)!r}")
         mark = self._mark_input()
+        if self._stream is not None:
+            self._stream.press(keys)
+            self._stream_step()
+            return self.heard[mark:]
         for key in keys:
             if not self.ended and self._gather is None and self.state == "queued":
                 self._advance_wait_loop()
@@ -789,6 +816,10 @@ class SimCall:
         """
         self._require_active()
         mark = self._mark_input()
+        if self._stream is not None:
+            self._stream.silence()
+            self._stream_step()
+            return self.heard[mark:]
         if self._record is not None:
             self._record_silence()
             self._run()
@@ -826,6 +857,11 @@ class SimCall:
         RecordingDuration (whole seconds). Returns what was heard as a result.
         """
         self._require_active()
+        if self._stream is not None:
+            mark = self._mark_input()
+            self._stream.say([text or ""], audio=audio)
+            self._stream_step()
+            return self.heard[mark:]
         if then is not None and then != "hangup" and (len(then) != 1 or then not in DTMF_KEYS):
             raise ValueError(f"then must be None, 'hangup' or one DTMF key, got {then!r}")
         if seconds is not None and seconds < 0:
@@ -876,6 +912,9 @@ class SimCall:
         mark = self._mark_input()
         clock = self.sim.clock
         deadline = clock.elapsed + float(seconds)
+        if self._stream is not None:
+            self._stream.wait(float(seconds))
+            self._stream_step()
         guard = 0
         while not self.ended and clock.elapsed < deadline:
             guard += 1
@@ -945,6 +984,7 @@ class SimCall:
         if self.ended:
             return
         self._mark_input()
+        self._drop_stream()
         self._gather = None
         if self._record is not None:
             self._record_finish(0.0, 0.0, None, None, "hangup", "hangup", hangup_reason=reason)
@@ -1033,6 +1073,7 @@ class SimCall:
         """A REST update takes the call out of its queue, bridge, Gather or Record."""
         self._require_active()
         mark = self._mark_input()
+        self._drop_stream()
         self._gather = None
         self._record = None             # a recording in progress is dropped (unverified)
         self._record_frame = None
@@ -1374,7 +1415,7 @@ class SimCall:
         steps = 0
         while True:
             if self.ended or self._gather is not None or self._record is not None \
-                    or self.state == "bridged":
+                    or self.state == "bridged" or self._stream is not None:
                 return
             steps += 1
             if steps > 100000:
@@ -1688,6 +1729,88 @@ class SimCall:
 
     # Redirect / Hangup / Reject
 
+    # Connect / Stream (media_stream.py)
+
+    def speak_stream(self, stretches: list[str], *, pause: float = 0.0, after: float | None = None,
+                     audio: bytes | None = None) -> list[Heard]:
+        """On a Media Stream: the caller speaks `stretches` of words with `pause` seconds
+        between them, right after the prompts or `after` seconds into them (barge-in)."""
+        self._require_active()
+        if self._stream is None:
+            raise self._error("the call is not on a Media Stream")
+        mark = self._mark_input()
+        self._stream.say(stretches, pause=pause, after=after, audio=audio)
+        self._stream_step()
+        return self.heard[mark:]
+
+    def press_during(self, keys: str, after: float) -> list[Heard]:
+        """Keys `after` seconds into the prompts (on a stream; at a <Gather> keys barge in anyway)."""
+        if self._stream is None:
+            return self.press(keys)
+        self._require_active()
+        mark = self._mark_input()
+        self._stream.press(keys, after=after)
+        self._stream_step()
+        return self.heard[mark:]
+
+    def _verb_connect(self, verb: ET.Element, frame: _Frame) -> None:
+        streams = [child for child in verb if child.tag == "Stream"]
+        if len(streams) != 1 or not streams[0].get("url"):
+            return self._twiml_error(frame, "<Connect> needs one <Stream url=...>")
+        url = streams[0].get("url", "")
+        if not url.startswith("wss://") and not url.startswith("ws://"):
+            return self._twiml_error(frame, f"<Stream url={url!r}>: only wss:// (error 31920)")
+        if self.sim.stream_link is None:
+            raise self._error("<Connect><Stream>: the simulator has no stream_link to reach the service")
+        parameters = {p.get("name", ""): p.get("value", "") for p in streams[0] if p.tag == "Parameter"}
+        action = verb.get("action")
+        self._connect_action = (urljoin(frame.url, action), verb.get("method", "POST")) if action else None
+        self._stream = StreamLeg(self, url, parameters, self.sim.stream_link)
+        if "?" in url:  # Twilio refuses query strings on stream URLs (error 31920)
+            self._stream.closed, self._stream.refused = True, "query string in the stream URL"
+        else:
+            self._stream.open(self.sim.stream_signature)
+        self._stream_step()
+
+    def _stream_step(self) -> None:
+        """After each moment on the stream: once the socket has closed, <Connect> is over and
+        Twilio requests its action URL (or runs the next verb)."""
+        stream = self._stream
+        if stream is not None and not stream.closed:
+            stream.hear_out()
+        if stream is None or not stream.closed or self.ended:
+            return
+        self._stream = None
+        if self._connect_action is not None:
+            url, method = self._connect_action
+            self._connect_action = None
+            if not self._goto("connect_action", url, method, {}, context="main"):
+                return
+        self._run()
+
+    def _drop_stream(self) -> None:
+        """The call leaves the stream without the service closing it (hang-up, REST update)."""
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream, self._connect_action = None, None
+
+    def _hear_stream_prompt(self, mark: str) -> Heard:
+        """A prompt played on the stream, named by the path of its text twin."""
+        url = self.sim.url(mark[:-4] + ".wav") if mark.endswith(".txt") else None
+        text = self._text_twin(url) if url else None
+        item = Heard("play", text if text is not None else f"[mark {mark}]", url, in_gather=True)
+        self._hear(item)
+        return item
+
+    def _unhear(self, item: object) -> None:
+        """A prompt cleared before any of it played (barge-in): the caller never heard it."""
+        for index in range(len(self.heard) - 1, -1, -1):
+            if self.heard[index] is item:
+                del self.heard[index]
+                if index < self._input_mark:
+                    self._input_mark -= 1
+                return
+
     def _verb_redirect(self, verb: ET.Element, frame: _Frame) -> None:
         target = (verb.text or "").strip()
         if not target:
@@ -1892,6 +2015,10 @@ def _validate(root: ET.Element) -> str | None:
             for child in verb:
                 if child.tag not in DIAL_NOUNS:
                     return f"<{child.tag}> cannot be nested in <Dial>"
+        elif tag == "Connect":
+            for child in verb:
+                if child.tag != "Stream" or any(grand.tag != "Parameter" for grand in child):
+                    return f"<Connect> takes <Stream> with <Parameter>s, not <{child.tag}>"
         elif tag in ("Play", "Pause", "Redirect", "Hangup", "Reject", "Leave", "Record") and len(verb):
             return f"<{tag}> cannot contain <{verb[0].tag}>"
     return None

@@ -19,11 +19,13 @@ second stream for one call is closed at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -49,6 +51,17 @@ LEAD_SECONDS = 1.0  # audio sent ahead of what Twilio is playing: enough against
 SILENCE = b"\xff"  # μ-law zero
 
 
+@functools.lru_cache(maxsize=128)
+def grammar_words(grammars_dir: Path, grammar: str) -> frozenset[str]:
+    """The words whose hearing lets speech interrupt a prompt at once: the step's phrases, whole
+    and by the recogniser's words (Vosk separates Chinese words with spaces)."""
+    from ivr.nlu import all_phrases
+    if not grammar:
+        return frozenset()
+    phrases = all_phrases(grammar, grammars_dir)
+    return frozenset(phrases) | frozenset(word for phrase in phrases for word in phrase.split())
+
+
 @dataclass(frozen=True)
 class _Frame:
     text: str
@@ -65,6 +78,8 @@ class CallProgress:
     frames_sent: int  # frames written to the socket (audio dropped by a clear counts as sent)
     settled: bool  # nothing in hand: no frame, speech signal, clock move or answer pending
     question: dict | None  # the keys the current question takes (timeout, digits, finish key)
+    closed: bool = False  # the service has closed this call's socket
+    deadline: float | None = None  # when a timer of the call fires next (clock time)
 
 
 class StreamServer:
@@ -77,6 +92,7 @@ class StreamServer:
         self.virtual = clock is not None
         self.url = stream_url(rt.settings.public_base_url)
         self.calls: dict[str, _Call] = {}
+        self.finished: dict[str, CallProgress] = {}  # the last calls' final progress
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def time_moved(self) -> None:
@@ -86,9 +102,9 @@ class StreamServer:
                 self.loop.call_soon_threadsafe(call.time_moved.set)
 
     def progress(self, call_sid: str) -> CallProgress | None:
-        """A live call's progress (None once its socket is closed); safe from another thread."""
+        """A call's progress (None: no stream of it has started); safe from another thread."""
         call = self.calls.get(call_sid)
-        return call.progress() if call is not None else None
+        return call.progress() if call is not None else self.finished.get(call_sid)
 
     def check_upgrade(self, _connection: ServerConnection, request: Request) -> Response | None:
         if request.path != STREAM_PATH or not upgrade_is_signed(self.rt.settings.twilio_auth_token, self.url,
@@ -113,6 +129,12 @@ class StreamServer:
             try:
                 await call.run()
             finally:
+                await ws.close()
+                final = call.progress()
+                self.finished[start.call_sid] = CallProgress(final.handled_sequence, final.frames_sent, True,
+                                                             None, closed=True)
+                while len(self.finished) > 256:
+                    self.finished.pop(next(iter(self.finished)))
                 self.calls.pop(start.call_sid, None)
         except wire.ProtocolError as exc:
             log.warning("stream closed: %s", exc)
@@ -154,14 +176,16 @@ class _Call:
         self.time_moved = asyncio.Event()  # set by StreamServer.time_moved (virtual clocks only)
         self.clock = clock
         # Progress counters, each written by one thread only (see progress()).
-        self.handled_sequence = 0
+        self.handled_sequence = start.sequence
         self.signals_sent = 0  # by the listener thread
         self.signals_handled = 0
         self.frames_queued = 0
         self.frames_done = 0
+        self.frames_written = 0
         self.in_hand = 1  # the opening turn
         self.ticked_at = clock.now()
-        self.session = MediaSession(rt.store, self.clock, understand=self._understand)
+        self.session = MediaSession(rt.store, self.clock, understand=self._understand,
+                                    grammar_words=lambda grammar: grammar_words(rt.settings.grammars_dir, grammar))
         self.language = "cmn"
         self.signals: asyncio.Queue[SpeechSignal] = asyncio.Queue()
         self.listener = self._listener()
@@ -184,11 +208,15 @@ class _Call:
         return CallListener(recogniser, endpoint_settings(self.rt.settings), self.rt.settings.grammars_dir, deliver)
 
     def progress(self) -> CallProgress:
+        """Read in the order work flows (frame → listener → signal → answer → frames out), so
+        work moving on while this runs is still seen somewhere downstream."""
+        handled = self.handled_sequence
         listener = self.listener
-        settled = (self.in_hand == 0 and self.signals_handled == self.signals_sent
-                   and self.frames_done == self.frames_queued and self.ticked_at >= self.clock.now()
-                   and (listener is None or listener.idle))
-        return CallProgress(self.handled_sequence, self.frames_done, settled, self.session.question())
+        settled = ((listener is None or listener.idle) and self.signals_handled == self.signals_sent
+                   and self.in_hand == 0 and self.frames_done == self.frames_queued
+                   and self.ticked_at >= self.clock.now())
+        return CallProgress(handled, self.frames_written, settled, self.session.question(),
+                            deadline=self.session.next_deadline())
 
     def _understand(self, text: str, grammar: str | None) -> SpeechHeard:
         understand = self.rt.hearing.understand if self.rt.hearing is not None else None
@@ -280,6 +308,7 @@ class _Call:
             elif frame.is_clear:
                 self.cleared.clear()
             await self.ws.send(frame.text)
+            self.frames_written += 1
             self.frames_done += 1
         if self.over:
             await self.ws.close()  # a hand-off: everything before it has been sent

@@ -48,6 +48,7 @@ class Start:
     encoding: str = "audio/x-mulaw"
     sample_rate: int = 8000
     channels: int = 1
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def parse(frame: str | bytes) -> Inbound:
             raise ProtocolError("customParameters is not a map of strings")
         return Start(stream_sid, _field(start, "callSid"), _field(start, "accountSid"), dict(custom),
                      str(media_format.get("encoding", "audio/x-mulaw")), int(media_format.get("sampleRate", 8000)),
-                     int(media_format.get("channels", 1)))
+                     int(media_format.get("channels", 1)), _number(message, "sequenceNumber"))
     if event == "media":
         media = _field(message, "media", dict)
         try:
@@ -169,3 +170,72 @@ def clear(stream_sid: str) -> str:
 def frames(audio: bytes, size: int = FRAME_BYTES) -> list[bytes]:
     """μ-law audio in 20 ms pieces (the last one shorter), as a stream carries it."""
     return [audio[i:i + size] for i in range(0, len(audio), size)]
+
+
+# --- Twilio's side: what the simulator, tests and benches send, and how they read ours --------
+
+@dataclass(frozen=True)
+class PlayMedia:
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class PlayMark:
+    name: str
+
+
+@dataclass(frozen=True)
+class ClearAudio:
+    pass
+
+
+Outbound = PlayMedia | PlayMark | ClearAudio
+
+
+def parse_outbound(frame: str | bytes) -> Outbound:
+    """One frame the service sent, as Twilio reads it (anything else is an error to Twilio)."""
+    if isinstance(frame, bytes):
+        raise ProtocolError("binary frame (Twilio warning 31950)")
+    message = json.loads(frame)
+    event = message.get("event")
+    if event == "media":
+        return PlayMedia(base64.b64decode(message["media"]["payload"], validate=True))
+    if event == "mark":
+        return PlayMark(message["mark"]["name"])
+    if event == "clear":
+        return ClearAudio()
+    raise ProtocolError(f"Twilio does not take {str(event)[:32]!r} (error 31951)")
+
+
+def connected_message() -> str:
+    return json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+
+
+def start_message(stream_sid: str, call_sid: str, account_sid: str, parameters: dict[str, str],
+                  sequence: int = 1) -> str:
+    return json.dumps({"event": "start", "sequenceNumber": str(sequence), "streamSid": stream_sid,
+                       "start": {"streamSid": stream_sid, "accountSid": account_sid, "callSid": call_sid,
+                                 "tracks": ["inbound"], "customParameters": parameters,
+                                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                                 "channels": 1}}})
+
+
+def inbound_media(stream_sid: str, sequence: int, chunk: int, timestamp_ms: int, audio: bytes) -> str:
+    return json.dumps({"event": "media", "sequenceNumber": str(sequence), "streamSid": stream_sid,
+                       "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(timestamp_ms),
+                                 "payload": base64.b64encode(audio).decode("ascii")}})
+
+
+def dtmf_message(stream_sid: str, sequence: int, digit: str) -> str:
+    return json.dumps({"event": "dtmf", "streamSid": stream_sid, "sequenceNumber": str(sequence),
+                       "dtmf": {"track": "inbound_track", "digit": digit}})
+
+
+def mark_echo(stream_sid: str, sequence: int, name: str) -> str:
+    return json.dumps({"event": "mark", "sequenceNumber": str(sequence), "streamSid": stream_sid,
+                       "mark": {"name": name}})
+
+
+def stop_message(stream_sid: str, sequence: int, account_sid: str, call_sid: str) -> str:
+    return json.dumps({"event": "stop", "sequenceNumber": str(sequence), "streamSid": stream_sid,
+                       "stop": {"accountSid": account_sid, "callSid": call_sid}})
