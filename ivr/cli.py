@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
+import os
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,7 +27,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.demo:
         settings = settings.with_overrides(public_base_url=f"http://{args.host}:{args.port}")
-    return serve(settings, args.host, args.port, args.workers)
+    streams = _demo_streams(settings, args.host, args.port + 1) if settings.demo else None
+    try:
+        return serve(settings, args.host, args.port, args.workers)
+    finally:
+        if streams is not None:
+            streams.terminate()
+            streams.wait(10)
+
+
+def _demo_streams(settings: Settings, host: str, port: int) -> "subprocess.Popen | None":
+    """The demo's Media Streams server beside gunicorn (CALL_AUDIO=stream), on the next port:
+    the terminal phone connects there, as Twilio would through nginx's /twilio/stream."""
+    if settings.call_audio != "stream":
+        return None
+    env = {**os.environ, "PUBLIC_BASE_URL": settings.public_base_url}
+    process = subprocess.Popen([sys.executable, "-m", "ivr", "streams", "--demo", "--host", host,
+                                "--port", str(port)], env=env)
+    print(f"  Media streams on ws://{host}:{port}/twilio/stream (CALL_AUDIO=stream)", flush=True)
+    return process
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -32,9 +53,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     from ivr.simulator.transport import HttpTransport, WsgiTransport
     from ivr.simulator.twilio_sim import TwilioSimulator
     settings = _settings(args, demo=True)
+    app = None
     if args.local:
         from ivr.web import create_app
-        transport = WsgiTransport(create_app(settings))
+        app = create_app(settings)
+        transport = WsgiTransport(app)
         base = settings.public_base_url
     else:
         base = (args.url or settings.public_base_url).rstrip("/")
@@ -47,6 +70,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     with RecordingServer(settings.twilio_account_sid, settings.twilio_auth_token) as recordings:
         sim = TwilioSimulator(transport, base, settings.twilio_auth_token,
                               account_sid=settings.twilio_account_sid, recording_server=recordings)
+        sim.stream_link = _stream_link(args, settings, app, sim)
         api = FakeTwilioApi(settings.twilio_account_sid, settings.twilio_auth_token,
                             port=_loopback_port(settings.twilio_api_base))
         try:
@@ -58,6 +82,19 @@ def cmd_call(args: argparse.Namespace) -> int:
         with api:
             run_terminal_call(sim, args.caller, settings.twilio_number, cloud=SimulatedTwilio(sim, api))
     return 0
+
+
+def _stream_link(args: argparse.Namespace, settings: Settings, app, sim):
+    """Where the terminal phone's Media Streams go: the service in this process (--local, on
+    the simulator's virtual clock) or a running `python -m ivr streams` (--streams, real pace)."""
+    from ivr.simulator.stream_link import InProcessStreams, LoopbackStreams
+    if app is not None:
+        if settings.call_audio != "stream":
+            return None
+        link = InProcessStreams(app.extensions["hotline"], sim.clock).start()
+        atexit.register(link.stop)
+        return link
+    return LoopbackStreams(args.streams)
 
 
 def _loopback_port(api_base: str) -> int:
@@ -201,7 +238,7 @@ def cmd_streams(args: argparse.Namespace) -> int:
     from ivr.runtime import build_runtime
     from ivr.streams.server import StreamServer
     settings = _settings(args)
-    server = StreamServer(build_runtime(settings, load_demo=False))
+    server = StreamServer(build_runtime(settings, load_demo=False))  # the web service loads demo data
 
     async def forever() -> None:
         async with await server.serve(args.host, args.port):
@@ -280,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--url", help="base URL of a running service (default: PUBLIC_BASE_URL)")
     call.add_argument("--local", action="store_true", help="run the service in this process instead")
     call.add_argument("--caller", default=DEMO_CALLER, help=f"calling number (default {DEMO_CALLER})")
+    call.add_argument("--streams", default="ws://127.0.0.1:5001",
+                      help="where Media Streams connect when the service answers with <Connect><Stream> "
+                           "(CALL_AUDIO=stream; default: the demo's stream server)")
     call.set_defaults(func=cmd_call)
 
     imp = sub.add_parser("import", help="load matters from a CSV file")
@@ -325,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     streams = sub.add_parser("streams", help="serve Twilio Media Streams (CALL_AUDIO=stream), beside serve")
     streams.add_argument("--host", default="127.0.0.1")
     streams.add_argument("--port", type=int, default=5001)
+    streams.add_argument("--demo", action="store_true", help="beside `serve --demo` (its token and data)")
     streams.set_defaults(func=cmd_streams)
     worker = sub.add_parser("worker", help="send queued SMS and callback calls through Twilio, with retries")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")

@@ -10,7 +10,9 @@ service closes the socket, `<Connect>` ends and the call goes on with its `actio
 
 Time: on a virtual-time link (`StreamLink.virtual`) each moment costs no real time; the simulator
 waits for the service to settle after each step, so calls are exact and repeatable.  On a real
-link (a running `python -m ivr streams`) the moments pass at real pace.
+link (a running `python -m ivr streams`) a pump thread lets the moments pass at real pace, as a
+phone line does, whatever the caller is doing; the caller's keys and words go out at once (they
+barge in) and an action returns when the service's answer has begun to arrive.
 
 The caller's words: `say` speaks real audio (espeak-ng) so the service's VAD hears speech, and
 after each stretch of speech one frame carries its words (ivr.hearing.transcript_stream), which
@@ -24,6 +26,7 @@ import io
 import math
 import shutil
 import subprocess
+import threading
 import time
 import warnings
 import wave
@@ -151,6 +154,9 @@ class StreamLeg:
         self._playing_since: float | None = None  # playback start after a quiet moment (echo)
         self._last_played: float | None = None
         self._played: deque[bytes] = deque()  # the last second of playback, for a delayed echo
+        self._lock = threading.RLock()  # real pace: the pump thread and the caller's actions
+        self._speech: deque[bytes] = deque()  # real pace: the caller's frames still to go out
+        self._pump: threading.Thread | None = None
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -163,11 +169,15 @@ class StreamLeg:
         except Exception as exc:  # noqa: BLE001 - refused or unreachable: Twilio's stream error
             self.refused, self.closed = f"{type(exc).__name__}: {exc}", True
             return False
-        self._send(wire.connected_message(), counted=False)
+        self._send(wire.connected_message())
         self._sequence = 1
-        self._send(wire.start_message(self.stream_sid, self.call.call_sid, sim.account_sid, self.parameters),
-                   counted=False)
-        self._settle()
+        self._send(wire.start_message(self.stream_sid, self.call.call_sid, sim.account_sid, self.parameters))
+        if self.link.virtual:
+            self._settle()
+        else:
+            self._pump = threading.Thread(target=self._run_pump, name="stream-pump", daemon=True)
+            self._pump.start()
+            self._await_answer(0)
         return not self.closed
 
     def stop(self) -> None:
@@ -175,22 +185,25 @@ class StreamLeg:
         if self.closed or self.ws is None:
             self.closed = True
             return
-        self._next_sequence()
-        try:
-            self._send(wire.stop_message(self.stream_sid, self._sequence, self.call.sim.account_sid,
-                                         self.call.call_sid), counted=False)
-            self.ws.close()
-        except Exception:  # noqa: BLE001 - the service closed it first
-            pass
-        self.closed = True
+        with self._lock:
+            self._next_sequence()
+            try:
+                self._send(wire.stop_message(self.stream_sid, self._sequence, self.call.sim.account_sid,
+                                             self.call.call_sid))
+                self.ws.close()
+            except Exception:  # noqa: BLE001 - the service closed it first
+                pass
+            self.closed = True
+        if self._pump is not None and self._pump is not threading.current_thread():
+            self._pump.join(2)
 
     # -- the caller --------------------------------------------------------------------------
 
     def hear_out(self) -> None:
         """After the caller's action: while the service's turn asks nothing (it says something,
         then hands the call off), the caller listens until the socket closes."""
-        while not self.closed:
-            progress = self.link.progress(self.call.call_sid) if self.link.virtual else None
+        while not self.closed and self.link.virtual:
+            progress = self.link.progress(self.call.call_sid)
             if progress is None or progress.question is not None or not self._playback:
                 return
             self.listen()
@@ -198,27 +211,35 @@ class StreamLeg:
 
     def listen(self, seconds: float | None = None) -> None:
         """The caller listens: `seconds` of playback, or until what was sent has played."""
+        if not self.link.virtual:
+            time.sleep(seconds or 0.0)  # the pump plays; keys and words barge in at once
+            return
         if seconds is not None:
             self._pass(seconds)
             return
         while not self.closed and self._playback_seconds() > 0:
             self._pass(self._playback_seconds())
-            if not self.link.virtual:
-                self._pass(0.3)  # more may be on its way: a live stream sends just ahead
 
     def press(self, keys: str, after: float | None = None) -> None:
         """Keys as `dtmf`, right after the prompts (after=None) or `after` seconds into them."""
         self.listen(after)
+        before = self.prompts_received
         for key in keys:
             if self.closed:
                 return
-            self._next_sequence()
-            self._send(wire.dtmf_message(self.stream_sid, self._sequence, key))
+            with self._lock:
+                self._next_sequence()
+                self._send(wire.dtmf_message(self.stream_sid, self._sequence, key))
             self._pass(0.1)  # a key tone lasts about 0.1 s
+        if not self.link.virtual:
+            self._await_answer(before)
 
     def silence(self, limit: float = MAX_SILENCE) -> None:
         """The caller says nothing until the service does something (new audio or hand-off);
         `waited` is then how long after the prompts had played it did."""
+        if not self.link.virtual:
+            self._await_answer(self.prompts_received, limit)
+            return
         self.listen()
         received, started = self.received, self._now()
         while not self.closed and self.received == received and self._now() - started < limit:
@@ -247,6 +268,13 @@ class StreamLeg:
                     frames += [SILENCE] * round(pause / FRAME_SECONDS)
                 frames += _frames(speech_audio(words.replace(" ", ""))) + [words_frame(words)]
         spoken = self.prompts_received
+        if not self.link.virtual:
+            with self._lock:
+                self._speech.extend(frames)
+            while self._speech and not self.closed:
+                time.sleep(FRAME_SECONDS)
+            self._await_answer(spoken, tail)
+            return
         for frame in frames:
             if self.closed:
                 return
@@ -264,8 +292,31 @@ class StreamLeg:
     def _now(self) -> float:
         return self.call.sim.clock.elapsed
 
+    def _run_pump(self) -> None:
+        """Real pace: every 20 ms the caller's frame goes out, 20 ms of audio plays, what the
+        service sent is taken in."""
+        due = time.monotonic()
+        while not self.closed:
+            with self._lock:
+                if self.closed:
+                    return
+                self._frame_out(self._speech.popleft() if self._speech else self._caller_frame())
+                self._receive(timeout=0.0)
+            due += FRAME_SECONDS
+            time.sleep(max(due - time.monotonic(), 0.0))
+
+    def _await_answer(self, prompts_before: int, limit: float = 30.0) -> None:
+        """Real pace: wait until the service's next prompt has come (its mark follows its audio,
+        so about when it has played) or the socket has closed; the rest arrives meanwhile."""
+        deadline = time.monotonic() + limit
+        while not self.closed and self.prompts_received == prompts_before and time.monotonic() < deadline:
+            time.sleep(FRAME_SECONDS)
+
     def _pass(self, seconds: float) -> None:
         """`seconds` of the call: the caller's frames go out, the service's audio plays."""
+        if not self.link.virtual:
+            time.sleep(seconds)
+            return
         frames = max(math.ceil(seconds / FRAME_SECONDS - 1e-9), 0)
         for number in range(frames):
             if self.closed:
@@ -284,8 +335,6 @@ class StreamLeg:
         self._media_ms += 20
         echoed = self._play_frame()
         self.call.sim.clock.advance(FRAME_SECONDS)
-        if not self.link.virtual:
-            time.sleep(FRAME_SECONDS)
         return echoed
 
     def _caller_frame(self) -> bytes:
@@ -357,7 +406,7 @@ class StreamLeg:
     def _next_sequence(self) -> None:
         self._sequence += 1
 
-    def _send(self, text: str, counted: bool = True) -> None:
+    def _send(self, text: str) -> None:
         if self.closed or self.ws is None:
             return
         try:

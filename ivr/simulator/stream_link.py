@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from websockets.sync.client import ClientConnection, connect
 
 if TYPE_CHECKING:
-    from ivr.streams.server import CallProgress, StreamServer
+    from ivr.streams.server import CallProgress
 
     from .twilio_sim import VirtualClock
 

@@ -18,7 +18,6 @@ Commands (one per line):
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
@@ -99,7 +98,7 @@ def run_terminal_call(
     take the caller out of the queue, or place callback calls; what those do is
     printed as it happens, between the caller's own commands.
     """
-    lock: Any = cloud.lock if cloud is not None else contextlib.nullcontext()
+    lock: Any = cloud.lock if cloud is not None else threading.RLock()
     shown = 0
     # Reading from a pipe: input() would glue its prompt to the next output line,
     # so echo the command after reading it instead.
@@ -129,7 +128,8 @@ def run_terminal_call(
         return call
 
     print_fn(f"Calling {to} from {from_} (call {call.call_sid}). Type ? for help.")
-    watcher = _Watcher(cloud, flush, print_fn, plain) if cloud is not None else None
+    watcher = _Watcher(cloud, flush, print_fn, plain, call, lock) \
+        if cloud is not None or call.stream is not None else None
     while True:
         flush()
         if call.ended:
@@ -172,9 +172,10 @@ class _Watcher:
     """Prints what the console's REST requests did to the call, and the callback calls it placed,
     while the terminal waits for the caller's next command."""
 
-    def __init__(self, cloud: SimulatedTwilio, flush: Callable[[], None], print_fn: Callable[..., None],
-                 plain: bool) -> None:
-        self.cloud, self.flush, self.print_fn, self.plain = cloud, flush, print_fn, plain
+    def __init__(self, cloud: SimulatedTwilio | None, flush: Callable[[], None], print_fn: Callable[..., None],
+                 plain: bool, call: SimCall, lock: Any) -> None:
+        self.cloud, self.flush, self.print_fn, self.plain, self.call = cloud, flush, print_fn, plain, call
+        self.lock = lock
         self.reported: set[str] = set()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="terminal-watcher", daemon=True)
@@ -182,9 +183,12 @@ class _Watcher:
 
     def _run(self) -> None:
         while not self.stopping.wait(0.3):
-            with self.cloud.lock:
+            with self.lock:
+                stream = self.call.stream
+                if stream is not None and stream.closed and not self.call.ended:
+                    self.call.end_stream_if_closed()  # the service left the stream: <Connect action>
                 self.flush()
-                for call in self.cloud.outbound_calls:
+                for call in (self.cloud.outbound_calls if self.cloud is not None else ()):
                     if call.ended and call.call_sid not in self.reported:
                         self.reported.add(call.call_sid)
                         self._report(call)
@@ -214,6 +218,8 @@ def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], defaul
                 call.silence()
         if not text:
             print_fn('usage: "words  or  say words')
+        elif call.stream is not None:
+            call.speak(text)  # live audio: the service hears it if it listens (a recogniser is on)
         elif call.pending_record is None:
             print_fn("(nothing is recording: no one hears speech here; use keys)")
         else:
@@ -223,7 +229,7 @@ def _dispatch(call: SimCall, command: str, print_fn: Callable[..., None], defaul
     elif lowered in ("h", "q", "hangup", "quit"):
         call.hangup()
     elif lowered == "":
-        if call.pending_gather is not None or call.pending_record is not None:
+        if call.stream is not None or call.pending_gather is not None or call.pending_record is not None:
             call.silence()
         elif call.state in ("bridged", "queued"):
             call.wait(default_wait)

@@ -1788,6 +1788,13 @@ class SimCall:
                 return
         self._run()
 
+    def end_stream_if_closed(self) -> list[Heard]:
+        """On a live stream the service may close the socket while the caller waits: go on
+        with <Connect action> (the terminal phone's watcher calls this)."""
+        mark = len(self.heard)
+        self._stream_step()
+        return self.heard[mark:]
+
     def _drop_stream(self) -> None:
         """The call leaves the stream without the service closing it (hang-up, REST update)."""
         if self._stream is not None:
