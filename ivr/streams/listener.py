@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ivr.hearing.endpointer import EndpointSettings, Turn
+from ivr.hearing.grammar import GrammarError
 from ivr.hearing.live_turn import LiveTurn
 from ivr.hearing.understanding import grammar_completeness
 from ivr.media.speech import SpeechEnded, SpeechSignal, SpeechStarted, WordsSoFar
@@ -29,7 +30,10 @@ class CallListener:
         self.recogniser, self.settings, self.grammars_dir, self.deliver = recogniser, settings, grammars_dir, deliver
         # Unbounded, so the event loop never waits on it; frames beyond the backlog are dropped.
         self.inbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-        self.dropped = 0
+        self.dropped = 0  # frames lost here (the backlog)
+        self.recogniser_dropped = 0  # frames the call's recogniser channel refused (its backlog)
+        self.session: Any = None  # the call's recogniser process (StreamingSession), opened at the first question
+        self.turns = 0  # questions heard
         self.thread = threading.Thread(target=self._run, name="call-listener", daemon=True)
         self.thread.start()
 
@@ -53,25 +57,40 @@ class CallListener:
             log.exception("call listener failed: the rest of the call answers with keys")
             while self.inbox.get() is not None:  # let the server's queueing go on, unheard
                 pass
+        finally:  # even after a failure: an unclosed session held its live-call place for good
+            if self.session is not None:
+                if self.turns:
+                    self.recogniser_dropped += self.session.channel.frames_dropped
+                self.session.close()
+            log.info("call listener done: %d frames dropped at the backlog, %d by the recogniser",
+                     self.dropped, self.recogniser_dropped)
 
     def _listen(self) -> None:
         buffered = bytearray()
-        session = None
         live: LiveTurn | None = None
         speaking, partial = False, ""
         while (item := self.inbox.get()) is not None:
             kind, value = item
             if kind == "begin":
                 grammar, language = value
-                if session is None:
-                    session = self.recogniser.open_session("mulaw", 8000)
+                if self.session is None:
+                    self.session = self.recogniser.open_session("mulaw", 8000)
+                session = self.session
                 if session is None or session.lost or grammar is None:
                     live = None  # keys only for this question
                     continue
                 if live is not None:
                     live.finish()  # an unfinished utterance of the question before: dropped
+                if self.turns:
+                    self.recogniser_dropped += session.channel.frames_dropped  # start() resets it
+                self.turns += 1
                 complete = grammar_completeness(grammar, language, grammars=self.grammars_dir)
-                live = LiveTurn(session, self.recogniser.phrases(grammar), complete, self.settings)
+                try:
+                    live = LiveTurn(session, self.recogniser.phrases(grammar), complete, self.settings)
+                except GrammarError as exc:  # the model cannot say this grammar: keys only for it
+                    log.warning("grammar %s cannot be recognised (%s): keys only at this question", grammar, exc)
+                    live = None
+                    continue
                 speaking, partial = False, ""
                 buffered.clear()
             elif live is not None:
@@ -90,5 +109,3 @@ class CallListener:
                         live = None
                         if speaking:
                             self.deliver(SpeechEnded(heard.result.text if heard.result else ""))
-        if session is not None:
-            session.close()
