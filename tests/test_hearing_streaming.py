@@ -83,6 +83,21 @@ def test_a_0_7_s_pause_inside_an_answer_does_not_split_it(pool: RecognizerPool,
     assert turn.ended_ms / 1000 - end <= 0.5
 
 
+def test_a_peek_decodes_from_the_start_of_the_speech_not_of_the_turn(pool: RecognizerPool,
+                                                                     audio_dir: Path) -> None:
+    """On a live call the turn starts with the prompt, seconds before the caller speaks: the
+    peek re-decodes only the speech (and 0.5 s before it), and still earns the short wait."""
+    frames, [(start, _), (_, end)] = spoken_frames(["아니요", 0.7, "상담원"], audio_dir, lead=8.0)
+    with session(pool) as s:
+        peeks: list[tuple] = []
+        send = s.channel._send
+        s.channel._send = lambda msg: (peeks.append(msg) if msg and msg[0] == "peek" else None, send(msg))[1]
+        turn = listen(s, frames, TWO_WORDS)
+    assert turn.result is not None and turn.result.text == "아니요 상담원"
+    assert turn.ended_by == "short" and turn.ended_ms / 1000 - end <= 0.5
+    assert peeks and all(start - 0.6 <= msg[2] * FRAME_MS / 1000 <= start for msg in peeks)
+
+
 def test_the_same_pause_after_a_complete_answer_ends_the_turn(pool: RecognizerPool,
                                                               audio_dir: Path) -> None:
     """The other side of the rule: when the first word already is an answer, 0.7 s ends it."""

@@ -22,6 +22,8 @@ from ivr.hearing.sessions import StreamResult
 from ivr.hearing.streaming import StreamingSession
 from ivr.hearing.understanding import Completeness
 
+PEEK_LEAD_MS = 500  # audio before the start of speech that a peek decodes too
+
 
 @dataclass
 class TurnResult:
@@ -85,13 +87,24 @@ class LiveTurn:
         if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
             return self._is_complete(channel.peeked[1])
         if ep.silence_ms > 0 and not channel.peek_pending:
-            channel.peek()  # the caller fell silent: what has really been said so far?
+            channel.peek(self._peek_from())  # the caller fell silent: what has really been said?
             self.peeks += 1
             if self.lockstep:
                 channel.wait_peek()
                 if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
                     return self._is_complete(channel.peeked[1])
         return False
+
+    def _peek_from(self) -> int:
+        """The frame (0-based, as sent to the recogniser) a peek decodes from: PEEK_LEAD_MS before
+        the speech started. On a live call the utterance starts with the prompt, seconds before
+        the caller speaks; re-decoding all of that made a peek slow enough, on a busy machine,
+        to miss the short wait (docs/benchmarks.md, voice over Media Streams). Frames the
+        channel dropped were never sent, so they are taken off (erring early, never late)."""
+        start = self.endpointer.speech_start_frame
+        if start is None:
+            return 0
+        return max(0, start - 1 - PEEK_LEAD_MS // FRAME_MS - self.session.channel.frames_dropped)
 
     def _is_complete(self, partial: str) -> bool:
         if partial != self._checked[0]:  # the matcher runs once per new partial, not per frame

@@ -11,7 +11,7 @@ The parent talks to each child over its own socket, handed over by the forker (S
 frames never pass through the forker and a child's death is seen by its own session only.
 
 Messages, parent → child:   ("start", utt, phrases | None)   ("audio", utt, pcm16)
-                            ("finish", utt)   ("sync", utt)   ("peek", utt)
+                            ("finish", utt)   ("sync", utt)   ("peek", utt, from_frame)
                             None (exit)
 child → parent:             ("started", utt, problems)       ("grammar", utt, why)
                             ("progress", utt, frames, partial)   ("final", utt, data)
@@ -146,7 +146,7 @@ def _session_main(conn: Connection, vosk: Any, model: Any, vocab: Any, info: Any
                 t0 = time.process_time()
                 shadow = (vosk.KaldiRecognizer(model, feed_rate, grammar) if grammar is not None
                           else vosk.KaldiRecognizer(model, feed_rate))
-                shadow.AcceptWaveform(b"".join(heard))
+                shadow.AcceptWaveform(b"".join(heard[msg[2] if len(msg) > 2 else 0:]))
                 text = str(json.loads(shadow.FinalResult()).get("text", ""))
                 del shadow
                 t_audio += time.process_time() - t0

@@ -141,12 +141,14 @@ class StreamChannel:
             self._handle(msg)
         return True
 
-    def peek(self) -> None:
+    def peek(self, from_frame: int = 0) -> None:
         """Ask for the FinalResult() of the utterance so far without ending it (session_process
-        says why); the answer lands in ``peeked`` as (frames it covers, text)."""
+        says why); the answer lands in ``peeked`` as (frames it covers, text). ``from_frame``:
+        the first frame sent this utterance that the peek decodes (the audio before the speech
+        is left out: on a live call the utterance starts with the prompt)."""
         if self.lost or not self._active or self.peek_pending:
             return
-        if self._send(("peek", self._utt)):
+        if self._send(("peek", self._utt, max(0, from_frame))):
             self.peek_pending = True
 
     def wait_peek(self, timeout: float = 2.0) -> bool:

@@ -45,6 +45,7 @@ class _Channel:
         self.peeked: tuple[int, str] | None = None
         self.peek_pending = False
         self.partial = ""
+        self.frames_dropped = 0
 
     def peek(self) -> None:
         self.peeked = (self.frames, self.partial)

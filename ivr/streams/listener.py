@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ivr.hearing.endpointer import EndpointSettings, Turn
+from ivr.hearing.grammar import GrammarError
 from ivr.hearing.live_turn import LiveTurn
 from ivr.hearing.understanding import grammar_completeness
 from ivr.media.speech import SpeechEnded, SpeechSignal, SpeechStarted, WordsSoFar
@@ -29,7 +30,13 @@ class CallListener:
         self.recogniser, self.settings, self.grammars_dir, self.deliver = recogniser, settings, grammars_dir, deliver
         # Unbounded, so the event loop never waits on it; frames beyond the backlog are dropped.
         self.inbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
-        self.dropped = 0
+        self.dropped = 0  # frames lost here (the backlog)
+        self.recogniser_dropped = 0  # frames the call's recogniser channel refused (its backlog)
+        self.session: Any = None  # the call's recogniser process (StreamingSession), opened at the first question
+        self.live: LiveTurn | None = None
+        self.buffered = bytearray()
+        self.speaking, self.partial = False, ""
+        self.turns = 0  # questions heard
         self.items_put = 0  # written by the event loop's thread only
         self.items_done = 0  # written by the listener's thread only, after the item's signals
         self.thread = threading.Thread(target=self._run, name="call-listener", daemon=True)
@@ -64,17 +71,20 @@ class CallListener:
             log.exception("call listener failed: the rest of the call answers with keys")
             while self.inbox.get() is not None:  # let the server's queueing go on, unheard
                 self.items_done += 1
+        finally:  # even after a failure: an unclosed session held its live-call place for good
+            if self.session is not None:
+                if self.turns:
+                    self.recogniser_dropped += self.session.channel.frames_dropped
+                self.session.close()
+            log.info("call listener done: %d frames dropped at the backlog, %d by the recogniser",
+                     self.dropped, self.recogniser_dropped)
 
     def _listen(self) -> None:
-        self.session: Any = None
-        self.live: LiveTurn | None = None
-        self.buffered = bytearray()
-        self.speaking, self.partial = False, ""
         while (item := self.inbox.get()) is not None:
-            self._hear(item)
-            self.items_done += 1
-        if self.session is not None:
-            self.session.close()
+            try:
+                self._hear(item)
+            finally:
+                self.items_done += 1
 
     def _hear(self, item: tuple[str, Any]) -> None:
         kind, value = item
@@ -85,10 +95,18 @@ class CallListener:
             if self.live is not None:
                 self.live.finish()  # an unfinished utterance of the question before: dropped
                 self.live = None
-            if self.session is None or self.session.lost or grammar is None:
+            session = self.session
+            if session is None or session.lost or grammar is None:
                 return  # keys only for this question
+            if self.turns:
+                self.recogniser_dropped += session.channel.frames_dropped  # start() resets it
+            self.turns += 1
             complete = grammar_completeness(grammar, language, grammars=self.grammars_dir)
-            self.live = LiveTurn(self.session, self.recogniser.phrases(grammar), complete, self.settings)
+            try:
+                self.live = LiveTurn(session, self.recogniser.phrases(grammar), complete, self.settings)
+            except GrammarError as exc:  # the model cannot say this grammar: keys only for it
+                log.warning("grammar %s cannot be recognised (%s): keys only at this question", grammar, exc)
+                return
             self.speaking, self.partial = False, ""
             self.buffered.clear()
         elif self.live is not None:
