@@ -47,7 +47,7 @@ class _Channel:
         self.partial = ""
         self.frames_dropped = 0
 
-    def peek(self) -> None:
+    def peek(self, from_frame: int = 0) -> None:
         self.peeked = (self.frames, self.partial)
 
     def wait_peek(self, timeout: float = 2.0) -> None:
