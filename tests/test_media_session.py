@@ -13,7 +13,7 @@ from ivr.media.barge_in import BargeInSettings, grammar_word_heard, words
 from ivr.media.clock import VirtualClock
 from ivr.media.commands import Answer, Clear, HandOff, Mark, Output, PlayAudio, PlaySilence, RoundOver
 from ivr.media.session import MediaSession
-from ivr.media.speech import SpeechEnded, SpeechStarted, WordsSoFar
+from ivr.media.speech import SpeechEnded, SpeechPaused, SpeechStarted, WordsSoFar
 from ivr.prompts.store import PromptStore
 
 RECORDED = ("menu", "notice", "still", "goodbye")
@@ -493,3 +493,31 @@ def test_a_listening_sound_that_cut_a_prompt_replays_it_but_after_the_prompt_it_
     call.echo("/prompts/rec/cmn/menu.txt")
     call.hear(SpeechStarted())
     assert call.hear(SpeechEnded("嗯")) == [Answer(ev.SpeechHeard("嗯"))]  # 嗯 may be 五 in Shanghainese
+
+
+def test_only_voiced_time_counts_towards_barge_in(store: PromptStore) -> None:
+    """A 0.34 s sound is reported after 0.2 s of voice; its pause comes 0.1 s after it stops:
+    0.34 s of voice is short of the 0.5 s minimum however long the endpointer then waits."""
+    call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0))
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    call.wait(2)
+    call.hear(SpeechStarted(voiced_seconds=0.2))
+    call.wait(0.24)
+    assert call.hear(SpeechPaused(silent_seconds=0.1)) == []
+    assert call.wait(0.7) == []  # the long wait for an incomplete answer: still no clear
+    assert call.hear(SpeechEnded("네")) == []  # not a word of the grammar: the menu goes on
+    call.hear(SpeechStarted(voiced_seconds=0.2))  # a real answer: 0.2 + 0.3 s of voice
+    assert call.wait(0.35) == [Clear()]
+
+
+def test_voice_after_a_pause_goes_on_counting(store: PromptStore) -> None:
+    call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0))
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    call.wait(1)
+    call.hear(SpeechStarted(voiced_seconds=0.2))
+    call.wait(0.2)
+    call.hear(SpeechPaused(silent_seconds=0.1))  # 0.3 s voiced so far
+    call.wait(0.5)
+    call.hear(SpeechStarted())
+    assert call.wait(0.15) == []
+    assert call.wait(0.1) == [Clear()]  # 0.3 + 0.2 s

@@ -72,21 +72,44 @@ def grammar_word_heard(partial: str, grammar_words: Collection[str]) -> bool:
 class Utterance:
     """Speech heard while a prompt plays, until it has earned the right to interrupt.
 
-    `counts_from` is when its voiced time starts to count: the later of its start and the end
-    of the echo guard."""
+    Only voiced time counts, and only after the echo guard: `voiced` is what was counted
+    before the current stretch of voice, `running_since` when that stretch started counting
+    (the later of its start and the end of the guard; None while the caller pauses)."""
 
     started: float
     counts_from: float
+    voiced: float = 0.0
+    running_since: float | None = None
 
     @classmethod
-    def begin(cls, now: float, guard_ends: float) -> "Utterance":
-        return cls(started=now, counts_from=max(now, guard_ends))
+    def begin(cls, now: float, guard_ends: float, voiced_before: float = 0.0) -> "Utterance":
+        """voiced_before: voice the detector heard before it reported the start (counted
+        only if that voice was after the guard)."""
+        counted = max(0.0, min(voiced_before, now - guard_ends))
+        return cls(started=now, counts_from=max(now, guard_ends), voiced=counted,
+                   running_since=max(now, guard_ends))
 
-    def interrupts_at(self, settings: BargeInSettings) -> float:
-        return self.counts_from + settings.min_voiced_seconds
+    def pause(self, at: float) -> None:
+        if self.running_since is not None:
+            self.voiced += max(0.0, at - self.running_since)
+            self.running_since = None
+
+    def resume(self, now: float) -> None:
+        if self.running_since is None:
+            self.running_since = max(now, self.counts_from)
+
+    def voiced_at(self, now: float) -> float:
+        running = max(0.0, now - self.running_since) if self.running_since is not None else 0.0
+        return self.voiced + running
+
+    def interrupts_at(self, settings: BargeInSettings) -> float | None:
+        """When the voiced time reaches the minimum if the caller goes on (None: paused)."""
+        if self.running_since is None:
+            return None
+        return self.running_since + max(settings.min_voiced_seconds - self.voiced, 0.0)
 
     def long_enough(self, now: float, settings: BargeInSettings) -> bool:
-        return now >= self.interrupts_at(settings)
+        return self.voiced_at(now) >= settings.min_voiced_seconds
 
     def word_interrupts(self, partial: str, now: float, grammar_words: Collection[str]) -> bool:
         return now >= self.counts_from and grammar_word_heard(partial, grammar_words)

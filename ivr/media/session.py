@@ -47,7 +47,7 @@ from ivr.media.commands import (Answer, Clear, HandOff, Mark, Output, PlayAudio,
                                 RoundOver)
 from ivr.media.keys import DTMF_KEYS, KeyEntry
 from ivr.media.playback import Playback
-from ivr.media.speech import SpeechDetector, SpeechEnded, SpeechSignal, SpeechStarted, WordsSoFar
+from ivr.media.speech import SpeechDetector, SpeechEnded, SpeechPaused, SpeechSignal, SpeechStarted, WordsSoFar
 from ivr.prompts.store import Audible
 
 # Timers fire up to a microsecond early, so float rounding of clock sums cannot hold a timer
@@ -166,7 +166,13 @@ class MediaSession:
         if state is None or state.done or not state.listen or (state.keys and state.keys.digits):
             return out
         if isinstance(signal, SpeechStarted):
-            self._speech_started(state, now)
+            if state.utterance is not None:
+                state.utterance.resume(now)  # voice again after a pause between words
+            elif not (state.answering or state.ignoring):
+                self._speech_started(state, now, signal.voiced_seconds)
+        elif isinstance(signal, SpeechPaused):
+            if state.utterance is not None:
+                state.utterance.pause(now - signal.silent_seconds)
         elif isinstance(signal, WordsSoFar):
             if not (state.utterance or state.answering or state.ignoring):
                 self._speech_started(state, now)  # a detector that reports words first
@@ -197,7 +203,9 @@ class MediaSession:
             return None
         times = [state.deadline] if state.deadline is not None else []
         if state.utterance is not None and self._playing(state):
-            times.append(state.utterance.interrupts_at(self.settings))
+            at = state.utterance.interrupts_at(self.settings)
+            if at is not None:
+                times.append(at)
         return min(times, default=None)
 
     def question(self) -> dict | None:
@@ -248,12 +256,12 @@ class MediaSession:
             state.deadline = now + state.timeout
         return []
 
-    def _speech_started(self, state: _TurnState, now: float) -> None:
+    def _speech_started(self, state: _TurnState, now: float, voiced_before: float = 0.0) -> None:
         state.ignoring = False
         if not self._playing(state):
             state.answering, state.deadline = True, None  # the caller is answering: hold the timer
         elif voice_interrupts(state.policy):
-            state.utterance = Utterance.begin(now, state.guard_ends)
+            state.utterance = Utterance.begin(now, state.guard_ends, voiced_before)
         else:
             state.ignoring = True
 

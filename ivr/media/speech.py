@@ -13,7 +13,18 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class SpeechStarted:
-    """The detector hears voice."""
+    """The detector hears voice: an utterance starts, or one that paused goes on.
+    `voiced_seconds`: voice the detector heard before it said so (its start delay)."""
+
+    voiced_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    """Silence inside an utterance that has not ended (a pause between words); it began
+    `silent_seconds` ago. Barge-in counts voiced time only."""
+
+    silent_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,7 @@ class SpeechEnded:
     text: str
 
 
-SpeechSignal = SpeechStarted | WordsSoFar | SpeechEnded
+SpeechSignal = SpeechStarted | SpeechPaused | WordsSoFar | SpeechEnded
 
 
 class SpeechDetector(Protocol):

@@ -17,10 +17,11 @@ from ivr.hearing.endpointer import EndpointSettings, Turn
 from ivr.hearing.grammar import GrammarError
 from ivr.hearing.live_turn import LiveTurn
 from ivr.hearing.understanding import grammar_completeness
-from ivr.media.speech import SpeechEnded, SpeechSignal, SpeechStarted, WordsSoFar
+from ivr.media.speech import SpeechEnded, SpeechPaused, SpeechSignal, SpeechStarted, WordsSoFar
 
 log = logging.getLogger(__name__)
 BACKLOG_FRAMES = 250  # 5 s of 20 ms frames
+PAUSE_MS = 100  # VAD silence inside an utterance reported as a pause (webrtcvad hangs on ~80 ms)
 FRAME_BYTES = 160  # what the endpointer takes: 20 ms of 8 kHz μ-law (Twilio's frames are not promised)
 
 
@@ -35,7 +36,7 @@ class CallListener:
         self.session: Any = None  # the call's recogniser process (StreamingSession), opened at the first question
         self.live: LiveTurn | None = None
         self.buffered = bytearray()
-        self.speaking, self.partial = False, ""
+        self.speaking, self.paused, self.partial = False, False, ""
         self.turns = 0  # questions heard
         self.items_put = 0  # written by the event loop's thread only
         self.items_done = 0  # written by the listener's thread only, after the item's signals
@@ -119,8 +120,16 @@ class CallListener:
         live, session = self.live, self.session
         state = live.push(frame)
         if state is not Turn.WAITING and not self.speaking:
-            self.speaking = True
-            self.deliver(SpeechStarted())
+            self.speaking, self.paused = True, False
+            self.deliver(SpeechStarted(voiced_seconds=self.settings.speech_start_ms / 1000))
+        elif state is Turn.SPEAKING:
+            silent = live.endpointer.silence_ms
+            if silent >= PAUSE_MS and not self.paused:
+                self.paused = True  # a pause between words: barge-in counts voiced time only
+                self.deliver(SpeechPaused(silent_seconds=silent / 1000))
+            elif silent == 0 and self.paused:
+                self.paused = False
+                self.deliver(SpeechStarted())
         if session.partial and session.partial != self.partial:
             self.partial = session.partial
             self.deliver(WordsSoFar(self.partial))
