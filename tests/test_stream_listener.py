@@ -25,6 +25,8 @@ class StuckChannel:
 class StuckSession:
     """A recogniser process that takes frames only once `go` is set."""
 
+    decodes_audio = False  # hears every frame, silence too (no pre-roll gate in LiveTurn)
+
     def __init__(self, go: threading.Event) -> None:
         self.go, self.lost, self.partial, self.channel = go, None, "", StuckChannel()
         self.closed = False
@@ -77,6 +79,8 @@ def test_a_stuck_recogniser_never_blocks_the_event_loop_and_lost_frames_are_coun
 
 class FakeSession:
     """A recogniser process that hears "네" in any utterance: the partial is set by the first frame."""
+
+    decodes_audio = False
 
     def __init__(self, fail_on: str | None = None) -> None:
         self.fail_on, self.lost, self.partial, self.channel = fail_on, None, "", StuckChannel()

@@ -14,15 +14,17 @@ decision's delay in audio time; ``final_latency`` is the wall time FinalResult()
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
 from ivr.hearing.endpointer import FRAME_MS, Endpointer, EndpointSettings, Turn
 from ivr.hearing.sessions import StreamResult
-from ivr.hearing.streaming import StreamingSession
+from ivr.hearing.streaming import StreamingSession, to_pcm16
 from ivr.hearing.understanding import Completeness
 
 PEEK_LEAD_MS = 500  # audio before the start of speech that a peek decodes too
+PREROLL_FRAMES = 25  # silence kept before the first voiced frame, for the recogniser (0.5 s)
 
 
 @dataclass
@@ -55,15 +57,42 @@ class LiveTurn:
         self.started = session.start(phrases)
         self._checked: tuple[str, bool] = ("", False)
         self.peeks = 0
+        # Until the VAD first hears voice, frames wait in a short pre-roll instead of being
+        # decoded: a question listens from its first prompt on, and decoding seconds of
+        # silence per question was most of a live call's recognition CPU.
+        self.gated = getattr(session, "decodes_audio", True)
+        self.preroll: deque[bytes] = deque()
+        self.skipped = 0  # frames never sent to the recogniser (silence before the pre-roll)
 
     def push(self, frame: bytes) -> Turn:
         """One 20 ms frame (the session's encoding); the turn's state after it."""
         if self.session.lost:
             return Turn.ENDED
+        if self.gated:
+            return self._push_gated(frame)
         pcm = self.session.feed(frame)
         if self.lockstep:
             self.session.sync()
-        state = self.endpointer.push(pcm, self._complete_so_far())
+        return self._decide(self.endpointer.push(pcm, self._complete_so_far()))
+
+    def _push_gated(self, frame: bytes) -> Turn:
+        state = self.endpointer.push(to_pcm16(frame, self.session.encoding), False)
+        if self.endpointer.voiced_run == 0 and state is Turn.WAITING:
+            self.preroll.append(frame)
+            if len(self.preroll) > PREROLL_FRAMES:
+                self.preroll.popleft()
+                self.skipped += 1
+            return self._decide(state)
+        self.gated = False  # voice: the recogniser hears the pre-roll, then everything
+        for waiting in self.preroll:
+            self.session.feed(waiting)
+        self.preroll.clear()
+        self.session.feed(frame)
+        if self.lockstep:
+            self.session.sync()
+        return self._decide(state)
+
+    def _decide(self, state: Turn) -> Turn:
         started = self.endpointer.speech_start_frame
         # The longest answer counts from the start of speech: a question listens from its
         # first prompt on, and a long prompt must not use up the caller's time to answer.
@@ -84,14 +113,15 @@ class LiveTurn:
             return False
         if len(partial.split()) == 1:
             return True  # a single word cannot have had a word appended
-        if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
+        last_voiced = ep.last_voiced_frame - self.skipped  # as the recogniser counts frames
+        if channel.peeked is not None and channel.peeked[0] >= last_voiced:
             return self._is_complete(channel.peeked[1])
         if ep.silence_ms > 0 and not channel.peek_pending:
             channel.peek(self._peek_from())  # the caller fell silent: what has really been said?
             self.peeks += 1
             if self.lockstep:
                 channel.wait_peek()
-                if channel.peeked is not None and channel.peeked[0] >= ep.last_voiced_frame:
+                if channel.peeked is not None and channel.peeked[0] >= last_voiced:
                     return self._is_complete(channel.peeked[1])
         return False
 
@@ -104,7 +134,7 @@ class LiveTurn:
         start = self.endpointer.speech_start_frame
         if start is None:
             return 0
-        return max(0, start - 1 - PEEK_LEAD_MS // FRAME_MS - self.session.channel.frames_dropped)
+        return max(0, start - 1 - self.skipped - PEEK_LEAD_MS // FRAME_MS - self.session.channel.frames_dropped)
 
     def _is_complete(self, partial: str) -> bool:
         if partial != self._checked[0]:  # the matcher runs once per new partial, not per frame

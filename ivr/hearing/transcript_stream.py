@@ -58,6 +58,8 @@ class TranscriptSession:
     """One call's 'recogniser': the words its audio carries, utterance by utterance."""
 
     lost: str | None = None
+    decodes_audio = False  # words arrive in frames of their own: nothing to gate
+    encoding = "mulaw"
 
     def __init__(self, encoding: str = "mulaw") -> None:
         if encoding != "mulaw":
