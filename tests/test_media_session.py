@@ -521,3 +521,17 @@ def test_voice_after_a_pause_goes_on_counting(store: PromptStore) -> None:
     call.hear(SpeechStarted())
     assert call.wait(0.15) == []
     assert call.wait(0.1) == [Clear()]  # 0.3 + 0.2 s
+
+
+def test_a_sound_just_short_of_the_minimum_waits_for_its_pause(store: PromptStore) -> None:
+    """With the detector's pause lag, 0.45 s of voice whose pause arrives 0.18 s late is no barge-in."""
+    call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0, pause_lag_seconds=0.18))
+    call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
+    call.wait(1)
+    call.hear(SpeechStarted(voiced_seconds=0.2))
+    assert call.wait(0.43) == []  # 0.63 s after the voice began, 0.45 s of it voiced
+    assert call.hear(SpeechPaused(silent_seconds=0.18)) == []
+    assert call.wait(1.0) == []
+    call.hear(SpeechStarted())
+    assert call.wait(0.2) == []
+    assert call.wait(0.05) == [Clear()]  # 0.45 + 0.23 ≥ 0.5 + 0.18

@@ -39,8 +39,13 @@ BACKCHANNEL = frozenset({"嗯", "嗯嗯", "哦", "噢", "啊", "呃", "唔", "�
 
 @dataclass(frozen=True)
 class BargeInSettings:
+    """pause_lag_seconds: how late the detector reports a pause after the voice stopped; the
+    minimum must hold that much longer, or a sound just short of it would cut the prompt
+    before its pause is known (the stream listener: webrtcvad's ≈ 80 ms hang-over + 100 ms)."""
+
     min_voiced_seconds: float = 0.5
     echo_guard_seconds: float = 3.0
+    pause_lag_seconds: float = 0.0
 
 
 def keys_interrupt(policy: str) -> bool:
@@ -106,10 +111,11 @@ class Utterance:
         """When the voiced time reaches the minimum if the caller goes on (None: paused)."""
         if self.running_since is None:
             return None
-        return self.running_since + max(settings.min_voiced_seconds - self.voiced, 0.0)
+        needed = settings.min_voiced_seconds + settings.pause_lag_seconds
+        return self.running_since + max(needed - self.voiced, 0.0)
 
     def long_enough(self, now: float, settings: BargeInSettings) -> bool:
-        return self.voiced_at(now) >= settings.min_voiced_seconds
+        return self.voiced_at(now) >= settings.min_voiced_seconds + settings.pause_lag_seconds
 
     def word_interrupts(self, partial: str, now: float, grammar_words: Collection[str]) -> bool:
         return now >= self.counts_from and grammar_word_heard(partial, grammar_words)

@@ -21,7 +21,8 @@ from ivr.media.speech import SpeechEnded, SpeechPaused, SpeechSignal, SpeechStar
 
 log = logging.getLogger(__name__)
 BACKLOG_FRAMES = 250  # 5 s of 20 ms frames
-PAUSE_MS = 100  # VAD silence inside an utterance reported as a pause (webrtcvad hangs on ~80 ms)
+PAUSE_MS = 100  # VAD silence inside an utterance reported as a pause
+PAUSE_LAG_SECONDS = (PAUSE_MS + 80) / 1000  # + webrtcvad's hang-over: voice → SpeechPaused
 FRAME_BYTES = 160  # what the endpointer takes: 20 ms of 8 kHz μ-law (Twilio's frames are not promised)
 
 

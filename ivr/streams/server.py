@@ -35,6 +35,7 @@ from ivr.calls import Turns
 from ivr.engine.actions import Ask, Turn
 from ivr.engine.events import SpeechHeard
 from ivr.hearing.build import endpoint_settings
+from ivr.media.barge_in import BargeInSettings
 from ivr.media.clock import Clock, MonotonicClock
 from ivr.media.commands import Answer, Clear, HandOff, Mark, Output, PlayAudio, PlaySilence, RoundOver
 from ivr.media.session import MediaSession
@@ -42,7 +43,7 @@ from ivr.media.speech import SpeechSignal
 from ivr.runtime import Runtime
 from ivr.streams import twilio_protocol as wire
 from ivr.streams.audio import prompt_audio
-from ivr.streams.listener import CallListener
+from ivr.streams.listener import PAUSE_LAG_SECONDS, CallListener
 from ivr.streams.upgrade import STREAM_PATH, stream_token, stream_url, upgrade_is_signed
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ class _Call:
         self.in_hand = 1  # the opening turn
         self.ticked_at = clock.now()
         self.session = MediaSession(rt.store, self.clock, understand=self._understand,
-                                    grammar_words=lambda grammar: grammar_words(rt.settings.grammars_dir, grammar))
+                                    grammar_words=lambda grammar: grammar_words(rt.settings.grammars_dir, grammar),
+                                    barge_in=BargeInSettings(pause_lag_seconds=PAUSE_LAG_SECONDS))
         self.language = "cmn"
         self.signals: asyncio.Queue[SpeechSignal] = asyncio.Queue()
         self.listener = self._listener()
