@@ -21,21 +21,18 @@ recording instead (e.g. Korean speech for the Korean model).
 """
 from __future__ import annotations
 
-import functools
-import io
 import math
-import shutil
-import subprocess
 import threading
 import time
 import warnings
-import wave
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 from ivr.hearing.transcript_stream import words_frame
 from ivr.streams import twilio_protocol as wire
+
+from .caller_audio import FRAME_BYTES, SILENCE, frames_of, speech_audio
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -49,8 +46,6 @@ if TYPE_CHECKING:
     from .twilio_sim import SimCall
 
 FRAME_SECONDS = 0.02
-FRAME_BYTES = 160
-SILENCE = b"\xff" * FRAME_BYTES
 SETTLE_EVERY = 10  # frames between waits for the service while nothing happens (0.2 s)
 SETTLE_TIMEOUT = 30.0  # real seconds the service may take to settle (a first prompt render)
 MAX_SILENCE = 120.0  # virtual seconds a silent caller waits for the service to act
@@ -88,45 +83,6 @@ class _Audio:
 class _Marker:
     name: str
     heard: object = None  # the call's Heard entry for the prompt before it
-
-
-@functools.lru_cache(maxsize=256)
-def speech_audio(words: str, voice: str = "cmn") -> bytes:
-    """`words` spoken by espeak-ng, as 8 kHz μ-law (what a phone line carries)."""
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        raise RuntimeError("espeak-ng is needed to speak in a simulated stream (apt-get install espeak-ng)")
-    wav = subprocess.run([espeak, "-v", voice, "-s", "160", "--stdout", words], check=True,
-                         capture_output=True, timeout=20).stdout
-    return _trimmed(mulaw_8k(wav))
-
-
-def _trimmed(audio: bytes, floor: int = 300) -> bytes:
-    """Without the silence espeak-ng puts before and after the words (the caller's speech
-    starts and ends with their voice; the silence around it is the call's)."""
-    voiced = [i for i in range(0, len(audio), FRAME_BYTES)
-              if audioop.rms(audioop.ulaw2lin(audio[i:i + FRAME_BYTES], 2), 2) > floor]
-    return audio[voiced[0]:voiced[-1] + FRAME_BYTES] if voiced else audio
-
-
-def mulaw_8k(wav_bytes: bytes) -> bytes:
-    with wave.open(io.BytesIO(wav_bytes)) as wav:
-        pcm, rate, width, channels = (wav.readframes(wav.getnframes()), wav.getframerate(),
-                                      wav.getsampwidth(), wav.getnchannels())
-    if channels == 2:
-        pcm = audioop.tomono(pcm, width, 0.5, 0.5)
-    if width != 2:
-        pcm = audioop.lin2lin(pcm, width, 2)
-    if rate != 8000:
-        pcm, _ = audioop.ratecv(pcm, 2, 1, rate, 8000, None)
-    return audioop.lin2ulaw(pcm, 2)
-
-
-def _frames(audio: bytes) -> list[bytes]:
-    pieces = [audio[i:i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
-    if pieces and len(pieces[-1]) < FRAME_BYTES:
-        pieces[-1] += b"\xff" * (FRAME_BYTES - len(pieces[-1]))
-    return pieces
 
 
 class StreamLeg:
@@ -261,12 +217,12 @@ class StreamLeg:
         self.listen(after)
         frames: list[bytes] = []
         if audio is not None:
-            frames = _frames(audio)
+            frames = frames_of(audio)
         else:
             for number, words in enumerate(stretches):
                 if number and pause:
                     frames += [SILENCE] * round(pause / FRAME_SECONDS)
-                frames += _frames(speech_audio(words.replace(" ", ""))) + [words_frame(words)]
+                frames += frames_of(speech_audio(words.replace(" ", ""))) + [words_frame(words)]
         spoken = self.prompts_received
         if not self.link.virtual:
             with self._lock:
