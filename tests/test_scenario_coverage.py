@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_scenarios_cover_every_step_and_the_reprompt_ladder(make_hotline, capsys) -> None:
     coverage = Coverage()
     for scenario in load_scenarios():
-        hotline = build_hotline(make_hotline, scenario)
+        hotline = build_hotline(make_hotline, scenario, scenario.get("transports", ["webhook"])[0])
         run_scenario(hotline, scenario)
         with hotline.rt.sessions() as db:
             for row in db.execute(select(CallSession)).scalars():
