@@ -96,7 +96,7 @@ class Settings:
     callback_from_number: str
     demo: bool = False
     tts_voice: str = "cmn"
-    tts_rate_wpm: int = 130
+    tts_rate_wpm: int = 160  # ≈ 2.9 spoken characters per second, pauses included (docs/benchmarks.md)
     service_hours: str = "09:00-12:00,13:30-17:00"
     operator_hours: str = "09:00-12:00,13:00-17:00"
     calendar_file: Path | None = None
@@ -198,7 +198,7 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         callback_from_number=env.get("CALLBACK_FROM_NUMBER") or number,
         demo=demo,
         tts_voice=env.get("TTS_VOICE", "cmn"),
-        tts_rate_wpm=_int(env, "TTS_RATE_WPM", 130),
+        tts_rate_wpm=_int(env, "TTS_RATE_WPM", 160),
         service_hours=env.get("SERVICE_HOURS", "09:00-12:00,13:30-17:00"),
         operator_hours=env.get("OPERATOR_HOURS", "09:00-12:00,13:00-17:00"),
         calendar_file=Path(calendar) if calendar else flows_dir / "calendar.yaml",

@@ -145,8 +145,8 @@ def test_a_call_runs_on_the_stream_and_the_webhook_takes_the_hand_off(streaming)
     assert f'<Stream url="{STREAM_URL}">' in twiml and "/twilio/stream/ended" in twiml
     with open_stream(hotline) as ws:
         twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
-        menu = twilio.play_until(hotline, "查询办理进度，请按1")
-        assert "查询办理进度，请按1" in texts(hotline, menu)
+        menu = twilio.play_until(hotline, "查办理进度，请按1")
+        assert "查办理进度，请按1" in texts(hotline, menu)
         assert len(twilio.audio) > 8000 * 3  # seconds of real prompt audio, as μ-law
         twilio.press("0")
         after = twilio.play_until(hotline, "正在为您转接工作人员")
@@ -166,7 +166,7 @@ def test_a_lost_stream_goes_on_by_webhook_with_an_apology_and_the_same_question(
     twiml = post(hotline, "/twilio/voice")
     with open_stream(hotline) as ws:
         twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
-        twilio.play_until(hotline, "查询办理进度，请按1")
+        twilio.play_until(hotline, "查办理进度，请按1")
         twilio.press("1")
         twilio.play_until(hotline, "身份证")  # the ID question
     # the socket is gone mid-question (the stream process died): Twilio asks the Connect action
@@ -256,7 +256,7 @@ def test_a_stream_through_the_shipped_nginx(streaming) -> None:
         hotline.stream_address = f"ws://127.0.0.1:{nginx.port}/twilio/stream"
         with open_stream(hotline) as ws:
             twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
-            assert "查询办理进度，请按1" in texts(hotline, twilio.play_until(hotline, "查询办理进度，请按1"))
+            assert "查办理进度，请按1" in texts(hotline, twilio.play_until(hotline, "查办理进度，请按1"))
         with pytest.raises(InvalidStatus) as refused:
             open_stream(hotline, "")
         assert refused.value.response.status_code == 403
@@ -282,7 +282,7 @@ def test_a_spoken_answer_over_the_stream_is_heard_through_the_real_model(make_ho
         hotline.stream_address = address
         with open_stream(hotline) as ws:
             twilio = TwilioSide(ws, "CA" + "7" * 32, parameters_of(twiml))
-            twilio.play_until(hotline, "预约工作人员给您回电")
+            twilio.play_until(hotline, "预约回电，请按2")
             twilio.press("2")
             twilio.play_until(hotline, "您的号码")
             assert step_of(hotline, "CA" + "7" * 32) == "confirm_own_number"

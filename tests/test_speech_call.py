@@ -162,4 +162,4 @@ def test_without_a_model_the_service_runs_keys_only(make_hotline, tmp_path) -> N
     hotline.remember_language("+8613800000002")
     call = hotline.call()
     assert "<Record" not in call.requests[0].text
-    assert "查询办理进度，请按1。" in heard(call) and "请说" not in heard(call)
+    assert "查办理进度，请按1。" in heard(call) and "请说" not in heard(call)

@@ -143,7 +143,7 @@ def test_database_down_after_hours_still_answers(make_hotline) -> None:
     hotline.rt.calls.sessions = working
     call.press("1")  # database back: start again at the main menu
     assert hotline.step(call) == "main_menu"
-    assert "查询办理进度，请按1" in heard(call)
+    assert "查办理进度，请按1" in heard(call)
 
 
 @pytest.mark.parametrize("step", INPUT_STEPS)

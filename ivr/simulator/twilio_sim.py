@@ -480,6 +480,7 @@ class TwilioSimulator:
         ring_seconds: float = 5.0,
         stream_link: StreamLink | None = None,
         stream_echo: Echo | None = None,
+        audio_durations: bool = False,
     ):
         self.transport = transport
         self.public_base_url = public_base_url.rstrip("/")
@@ -509,6 +510,10 @@ class TwilioSimulator:
         self.stream_link = stream_link  # where <Connect><Stream> connects (media_stream.py)
         self.stream_echo = stream_echo  # callers on a speakerphone: the prompt echoes back
         self.stream_signature: str | None = None  # a forged X-Twilio-Signature for upgrades
+        # <Play> lasts as long as its audio (fetched, as Twilio fetches it) instead of an
+        # estimate from its text twin: for timing calls as callers hear them (bench/call_times.py).
+        self.audio_durations = audio_durations
+        self._duration_cache: dict[str, float | None] = {}
         self.dial_outcomes: dict[str, str] = {}
         self.on_call_status: Callable[[SimCall], None] | None = None
 
@@ -1495,11 +1500,27 @@ class SimCall:
         url = urljoin(frame.url, raw)
         text = self._text_twin(url)
         loop, times, forever = self._loop_count(verb)
-        seconds = estimate_speech_seconds(text) if text is not None else self.sim.default_play_seconds
+        seconds = self._audio_seconds(url) if self.sim.audio_durations else None
+        if seconds is None:
+            seconds = estimate_speech_seconds(text) if text is not None else self.sim.default_play_seconds
         for _ in range(times):
             self._hear(Heard("play", text, url, loop=loop, loop_forever=forever,
                              in_gather=in_gather, context=frame.context))
             self.sim.clock.advance(seconds)
+
+    def _audio_seconds(self, url: str) -> float | None:
+        """How long the audio at `url` plays (a WAV fetched once), or None if it cannot be had."""
+        cache = self.sim._duration_cache
+        if url not in cache:
+            try:
+                response = self.sim.transport.get(url, {})
+            except Exception as exc:  # noqa: BLE001
+                if not _is_network_error(exc):
+                    raise
+                response = None
+            ok = response is not None and 200 <= response.status < 300 and response.body[:4] == b"RIFF"
+            cache[url] = _wav_seconds(response.body) if ok else None
+        return cache[url]
 
     def _text_twin(self, url: str) -> str | None:
         cache = self.sim._twin_cache
@@ -2043,13 +2064,31 @@ def _silent_wav(seconds: float) -> bytes:
 
 
 def _wav_seconds(data: bytes) -> float:
-    """Length of a WAV file in seconds (the speech estimate for unreadable audio)."""
+    """Length of a WAV file in seconds (the speech estimate for unreadable audio); μ-law and
+    other non-PCM WAVs (which the wave module refuses) from their fmt and data chunks."""
+    riff = _riff_seconds(data)
+    if riff is not None:
+        return riff
     try:
         with wave.open(io.BytesIO(data), "rb") as wav:
             rate = wav.getframerate()
             return wav.getnframes() / rate if rate else estimate_speech_seconds(None)
     except (wave.Error, EOFError, ValueError):
         return estimate_speech_seconds(None)
+
+
+def _riff_seconds(data: bytes) -> float | None:
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(data):
+        tag, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if tag == b"fmt " and size >= 12:
+            byte_rate = int.from_bytes(data[pos + 16:pos + 20], "little")
+        elif tag == b"data" and byte_rate:
+            return min(size, len(data) - pos - 8) / byte_rate
+        pos += 8 + size + (size % 2)
+    return None
 
 
 def _is_network_error(exc: BaseException) -> bool:
