@@ -128,8 +128,16 @@ def cmd_flows(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 1
     if args.action == "check":
+        from ivr.flow.checker import translation_report
         print(f"ok: {len(flow.steps)} steps in {len(set(flow.step_files.values()))} files, "
               f"{len(flow.prompts['cmn'])} prompts")
+        for lang in flow.prompts:
+            if lang == "cmn":
+                continue
+            report = translation_report(flow, lang)
+            print(report.summary())
+            for prompt_id in report.missing:
+                print(f"  no {lang} words yet: {prompt_id}")
     else:
         print(mermaid(flow))
     return 0
@@ -141,6 +149,13 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     from ivr.prompts.store import PromptStore
     settings = _settings(args, demo=True)
     flow = load_flow(settings.flows_dir)
+    if args.action == "missing" and args.text:
+        from ivr.flow.checker import translation_report
+        report = translation_report(flow, args.language)
+        for prompt_id in report.missing:
+            print(prompt_id)
+        print(report.summary(), file=sys.stderr)
+        return 0
     renderer = PromptRenderer(settings.prompt_cache_dir, voice=settings.tts_voice,
                               rate_wpm=settings.tts_rate_wpm)
     store = PromptStore(renderer, settings.recordings_dir, settings.prompt_cache_dir, flow.prompts)
@@ -333,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     prompts = sub.add_parser("prompts", help="render prompts ahead, or list missing recordings")
     prompts.add_argument("action", choices=["build", "missing"])
     prompts.add_argument("--language", default="wuu")
+    prompts.add_argument("--text", action="store_true",
+                         help="with 'missing': list prompts with no words in the language (not recordings)")
     prompts.add_argument("--workers", type=int, default=2)
     prompts.set_defaults(func=cmd_prompts)
 

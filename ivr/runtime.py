@@ -73,6 +73,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
         shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
         log.warning("Shanghainese recordings missing for %d prompts, callers hear Mandarin instead: %s "
                     "(full list: python -m ivr prompts missing)", len(missing), shown)
+    from ivr.flow.checker import translation_report
+    script = translation_report(flow, "wuu")
+    if script.missing:
+        log.warning("Shanghainese script: %d prompts have no words in %s yet: %s "
+                    "(full list: python -m ivr prompts missing --text)", len(script.missing), script.file,
+                    ", ".join(script.missing[:8]) + (" …" if len(script.missing) > 8 else ""))
     hearing = build_hearing(settings)
     if hearing is not None and hearing.enabled:
         policy = dataclasses.replace(policy, speech_enabled=True)

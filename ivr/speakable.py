@@ -6,6 +6,12 @@ therefore spelled out here first, following the conventions people hear from
 a human operator: phone digits in small groups with pauses, 幺 for 1 and 两
 for 2 in digit strings, 12-hour clock with 上午/下午/晚上, and 今天/明天/后天
 instead of dates when they are close.
+
+Every spoken form also comes in Shanghainese (``lang="wuu"``), as a Shanghai speaker composes it
+(see ../shared/reference/shanghainese.md): 今朝/明朝/后日, 礼拜一…礼拜天, 廿八号, 上半日/下半日,
+中浪向, 夜到, 两点钟, 九点半; phone digits as in Mandarin (幺 for 1, 两 for 2, grouped).  These are
+the words of the Shanghainese script and of recorded number pieces; what Mandarin callers hear
+does not depend on them.
 """
 
 from __future__ import annotations
@@ -42,6 +48,18 @@ _YEAR_DIGIT = "〇一二三四五六七八九"
 _WEEKDAY = ["星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"]
 _RELATIVE_DAY = {0: "今天", 1: "明天", 2: "后天"}
 
+LANGUAGES = ("cmn", "wuu")
+_WUU_WEEKDAY = ["礼拜一", "礼拜二", "礼拜三", "礼拜四", "礼拜五", "礼拜六", "礼拜天"]
+_WUU_RELATIVE_DAY = {0: "今朝", 1: "明朝", 2: "后日"}
+# Parts of the day: Mandarin word -> Shanghainese word.
+_WUU_PERIOD = {"凌晨": "早浪向", "上午": "上半日", "中午": "中浪向", "下午": "下半日", "晚上": "夜到"}
+
+
+def _check_lang(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise ValueError(f"no spoken forms for language {lang!r} (known: {', '.join(LANGUAGES)})")
+    return lang
+
 
 # --------------------------------------------------------------------------
 # Digit strings
@@ -59,14 +77,16 @@ def _default_groups(n: int) -> list[int]:
     return [4] * (n // 4) + ([n % 4] if n % 4 else [])
 
 
-def say_digit_groups(digits: str, groups: Sequence[int] | None = None) -> str:
+def say_digit_groups(digits: str, groups: Sequence[int] | None = None, *, lang: str = "cmn") -> str:
     """Read a digit string in groups separated by pauses.
 
     Digits use 幺/两/零; '*', 'X' and 'x' (ID-card check char) are read 叉;
     every other character (spaces, dashes, '+') is dropped. Explicit
     ``groups`` that do not cover the whole string leave the rest as one final
-    group, so no digit is ever silently skipped.
+    group, so no digit is ever silently skipped.  Shanghainese reads digit strings the same
+    way (幺 *iau*, 两 *lian*: bus 112 is 幺幺两), so ``lang`` changes nothing here.
     """
+    _check_lang(lang)
     chars = [c for c in digits if c in _DIGIT_SPOKEN or c in "*Xx"]
     sizes = list(_default_groups(len(chars)) if groups is None else groups)
     if any(size <= 0 for size in sizes):
@@ -105,7 +125,7 @@ def _national_number(raw: str) -> str:
     return national
 
 
-def say_phone(e164_or_local: str) -> str:
+def say_phone(e164_or_local: str, *, lang: str = "cmn") -> str:
     """Read a phone number the way an operator would, grouped with pauses.
 
     Accepts E.164 ("+8613800000001", "+862161234567") or local forms
@@ -114,15 +134,15 @@ def say_phone(e164_or_local: str) -> str:
     """
     national = _national_number(e164_or_local)
     if len(national) <= 5:
-        return say_digit_groups(national, [len(national)] if national else [])
-    return say_digit_groups(national)
+        return say_digit_groups(national, [len(national)] if national else [], lang=lang)
+    return say_digit_groups(national, lang=lang)
 
 
 # --------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------
 
-def _numeral(n: int, *, count: bool) -> str:
+def _numeral(n: int, *, count: bool, lang: str = "cmn") -> str:
     if not 0 <= n <= 9999:
         raise ValueError(f"only 0..9999 can be spoken, got {n}")
     if n == 0:
@@ -145,38 +165,54 @@ def _numeral(n: int, *, count: bool) -> str:
             out.append("十")  # 十二, not 一十二
             continue
         # 两百 / 两千 in counts; 二十 stays 二十 (两十 is never said).
+        if _check_lang(lang) == "wuu" and value == 10 and d == 2 and not out:
+            out.append("廿")  # 20..29 on their own: 廿, 廿八 (廿八号)
+            continue
         word = "两" if (count and d == 2 and value >= 100) else _NUMERAL[d]
         out.append(word + unit)
     return "".join(out)
 
 
-def say_number(n: int) -> str:
-    """Chinese numeral for 0..9999 with 二 (十二, 二十, 一百零二, 二千)."""
-    return _numeral(n, count=False)
+def say_number(n: int, *, lang: str = "cmn") -> str:
+    """Chinese numeral for 0..9999 with 二 (十二, 二十, 一百零二, 二千).
+
+    Shanghainese says 廿 *gnie* for the twenties (廿, 廿一, 廿八); larger numbers keep 二十
+    inside them (一百二十)."""
+    return _numeral(n, count=False, lang=lang)
 
 
-def say_count(n: int) -> str:
-    """Like say_number but as a count: 两 for 2, 两百, 两千 (两个人, 两百元)."""
-    return _numeral(n, count=True)
+def say_count(n: int, *, lang: str = "cmn") -> str:
+    """Like say_number but as a count: 两 for 2, 两百, 两千 (两个人, 两百元); 廿 in Shanghainese."""
+    return _numeral(n, count=True, lang=lang)
 
 
 # --------------------------------------------------------------------------
 # Dates
 # --------------------------------------------------------------------------
 
-def _month_day(d: date) -> str:
+def _month_day(d: date, lang: str = "cmn") -> str:
+    if _check_lang(lang) == "wuu":
+        return f"{say_number(d.month, lang=lang)}月{say_number(d.day, lang=lang)}号"  # 十一月廿八号
     return f"{say_number(d.month)}月{say_number(d.day)}日"
 
 
-def say_date(d: date, today: date) -> str:
-    """今天/明天/后天 when close, else "十一月二十八日，星期六"."""
-    relative = _RELATIVE_DAY.get((d - today).days)
+def _relative_day(d: date, today: date, lang: str) -> str | None:
+    table = _WUU_RELATIVE_DAY if _check_lang(lang) == "wuu" else _RELATIVE_DAY
+    return table.get((d - today).days)
+
+
+def say_date(d: date, today: date, *, lang: str = "cmn") -> str:
+    """今天/明天/后天 when close, else "十一月二十八日，星期六".
+
+    Shanghainese: 今朝/明朝/后日, else "十一月廿八号，礼拜六"."""
+    relative = _relative_day(d, today, lang)
     if relative:
         return relative
-    return f"{_month_day(d)}{PAUSE}{_WEEKDAY[d.weekday()]}"
+    weekday = (_WUU_WEEKDAY if lang == "wuu" else _WEEKDAY)[d.weekday()]
+    return f"{_month_day(d, lang)}{PAUSE}{weekday}"
 
 
-def say_full_date(d: date, today: date | None = None) -> str:
+def say_full_date(d: date, today: date | None = None, *, lang: str = "cmn") -> str:
     """Absolute date ("十一月二十日") for "updated on" messages.
 
     The year (二〇二五年) is only said when it differs from today's year,
@@ -185,14 +221,19 @@ def say_full_date(d: date, today: date | None = None) -> str:
     year = ""
     if today is not None and d.year != today.year:
         year = "".join(_YEAR_DIGIT[int(c)] for c in str(d.year)) + "年"
-    return year + _month_day(d)
+    return year + _month_day(d, lang)
 
 
 # --------------------------------------------------------------------------
 # Clock times
 # --------------------------------------------------------------------------
 
-def _period(t: time, *, as_end: bool = False) -> str:
+def _period(t: time, *, as_end: bool = False, lang: str = "cmn") -> str:
+    word = _period_cmn(t, as_end=as_end)
+    return _WUU_PERIOD[word] if _check_lang(lang) == "wuu" else word
+
+
+def _period_cmn(t: time, *, as_end: bool = False) -> str:
     """上午/中午/下午/晚上 (凌晨 before 6) for a time of day.
 
     An end time exactly on a boundary (12:00, 18:00) belongs to the period
@@ -212,15 +253,17 @@ def _period(t: time, *, as_end: bool = False) -> str:
     return "晚上"
 
 
-def _hour_minute(t: time) -> str:
-    """Clock time without the period word: 两点, 九点半, 四点十五分, 八点零五分."""
+def _hour_minute(t: time, lang: str = "cmn") -> str:
+    """Clock time without the period word: 两点, 九点半, 四点十五分, 八点零五分.
+
+    Shanghainese says 点钟 on the full hour (两点钟, 十二点钟); the rest as in Mandarin."""
     h12 = t.hour % 12
     if t.hour == 12:
         h12 = 12
     hour = say_count(h12) + "点"  # 两点, 十二点, 零点
     m = t.minute
     if m == 0:
-        return hour
+        return hour + ("钟" if _check_lang(lang) == "wuu" else "")
     if m == 30:
         return hour + "半"
     if m < 10:
@@ -228,31 +271,35 @@ def _hour_minute(t: time) -> str:
     return f"{hour}{say_number(m)}分"
 
 
-def say_clock(t: time) -> str:
-    """12-hour clock with a period word: 上午九点半, 中午十二点, 下午两点."""
-    return _period(t) + _hour_minute(t)
+def say_clock(t: time, *, lang: str = "cmn") -> str:
+    """12-hour clock with a period word: 上午九点半, 中午十二点, 下午两点.
+
+    Shanghainese: 上半日九点半, 中浪向十二点钟, 下半日两点钟, 夜到七点钟."""
+    return _period(t, lang=lang) + _hour_minute(t, lang)
 
 
-def say_slot(start: datetime, end: datetime, today: date) -> str:
+def say_slot(start: datetime, end: datetime, today: date, *, lang: str = "cmn") -> str:
     """An appointment slot: day, period once, then "九点到十点".
 
     Examples: "明天上午，九点到十点";
     "十一月三十日，星期一，上午，九点到十点". If the slot crosses into
     another period the end time gets its own period word
     ("上午，十一点半到下午一点").
+
+    Shanghainese: "明朝上半日，九点钟到十点钟"; "十一月三十号，礼拜一，上半日，九点钟到十点钟".
     """
     if end <= start:
         raise ValueError(f"slot ends before it starts: {start} → {end}")
-    day = say_date(start.date(), today)
+    day = say_date(start.date(), today, lang=lang)
     start_t, end_t = start.time(), end.time()
-    period = _period(start_t)
+    period = _period(start_t, lang=lang)
     head = f"{day}{period}" if (start.date() - today).days in _RELATIVE_DAY else f"{day}{PAUSE}{period}"
 
-    end_period = _period(end_t, as_end=True)
-    end_words = _hour_minute(end_t)
+    end_period = _period(end_t, as_end=True, lang=lang)
+    end_words = _hour_minute(end_t, lang)
     if end_period != period or end.date() != start.date():
         end_words = end_period + end_words
-    return f"{head}{PAUSE}{_hour_minute(start_t)}到{end_words}"
+    return f"{head}{PAUSE}{_hour_minute(start_t, lang)}到{end_words}"
 
 
 # --- written forms (SMS) ---------------------------------------------------------------------

@@ -173,3 +173,63 @@ def test_barge_in_policy_is_read_and_defaults_to_any(flows_copy: Path) -> None:
     flow = load_flow(flows_copy)
     assert flow.steps["main_menu"].barge_in == "keys"
     assert {s.barge_in for name, s in flow.steps.items() if name != "main_menu"} == {"any"}
+
+
+# --- the Shanghainese script (prompts/wuu.yaml): drafts, reviewed, missing --------------------
+
+def test_every_mandarin_prompt_has_shanghainese_words_all_drafts_today() -> None:
+    from ivr.flow.checker import translation_report
+    flow = load_flow(FLOWS)
+    report = translation_report(flow, "wuu")
+    assert report.missing == []
+    assert len(report.drafts) + len(report.reviewed) == len(flow.prompts["cmn"])
+
+
+def test_a_prompt_without_shanghainese_words_is_listed_by_the_checker(flows_copy: Path) -> None:
+    total = len(load_flow(FLOWS).prompts["cmn"])
+    edit(flows_copy / "prompts/wuu.yaml", lambda d: (d.pop("ask_id_short"), d.update(reviewed=["greeting"])))
+    check = subprocess.run([sys.executable, "-m", "ivr", "flows", "check"], cwd=ROOT,
+                           capture_output=True, text=True, env=_env(flows_copy))
+    assert check.returncode == 0, check.stderr  # a missing translation falls back to Mandarin: not an error
+    assert f"prompts/wuu.yaml: {total - 1} of {total} prompts have words " \
+           f"({total - 2} drafts, 1 reviewed, 1 missing)" in check.stdout
+    assert "no wuu words yet: ask_id_short" in check.stdout
+    listed = subprocess.run([sys.executable, "-m", "ivr", "prompts", "missing", "--text"], cwd=ROOT,
+                            capture_output=True, text=True, env=_env(flows_copy))
+    assert listed.returncode == 0 and listed.stdout.split() == ["ask_id_short"]
+
+
+def test_shanghainese_prompt_with_an_unknown_id(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "prompts/wuu.yaml", lambda d: d.update(main_mnu="查进度按1。"))
+    assert "prompts/wuu.yaml: prompt 'main_mnu' has no Mandarin version" in message
+
+
+def test_shanghainese_placeholders_must_match_the_mandarin_ones(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "prompts/wuu.yaml",
+                             lambda d: d.update(confirm_number="侬输个号码是：{callback}。对个，请按1。"))
+    assert ("prompts/wuu.yaml: prompt 'confirm_number': the filled-in parts differ from prompts/cmn.yaml "
+            "(missing {callback_spoken}, {callback} is not in the Mandarin words)") in message
+
+
+def test_reviewed_prompt_must_have_words_and_a_known_id(flows_copy: Path) -> None:
+    def change(data: dict) -> None:
+        data.pop("goodbye")
+        data["reviewed"] = ["greeting", "goodbye", "no_such_prompt"]
+    message = problems_after(flows_copy, "prompts/wuu.yaml", change)
+    assert "prompts/wuu.yaml: reviewed: prompt 'goodbye' is marked reviewed but has no words" in message
+    assert "prompts/wuu.yaml: reviewed: prompt 'no_such_prompt' is not a prompt id" in message
+    assert "'greeting'" not in message
+
+
+def test_reviewed_must_be_a_list_of_ids(flows_copy: Path) -> None:
+    message = problems_after(flows_copy, "prompts/wuu.yaml", lambda d: d.update(reviewed="greeting"))
+    assert "prompts/wuu.yaml: 'reviewed' must be a list of prompt ids" in message
+    message = problems_after(flows_copy, "prompts/wuu.yaml", lambda d: d.update(reviewed=["greeting", "greeting"]))
+    assert "prompts/wuu.yaml: prompt 'greeting' is listed twice under 'reviewed'" in message
+
+
+def test_reviewed_ids_are_read_and_are_not_prompts(flows_copy: Path) -> None:
+    edit(flows_copy / "prompts/wuu.yaml", lambda d: d.update(reviewed=["greeting", "main_menu"]))
+    flow = load_flow(flows_copy)
+    assert flow.reviewed["wuu"] == ["greeting", "main_menu"]
+    assert "reviewed" not in flow.prompts["wuu"]

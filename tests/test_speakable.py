@@ -235,3 +235,88 @@ def test_say_slot(start: datetime, end: datetime, expected: str) -> None:
 def test_say_slot_rejects_reversed_slot() -> None:
     with pytest.raises(ValueError):
         say_slot(datetime(2025, 11, 27, 10), datetime(2025, 11, 27, 9), TODAY)
+
+
+# --- Shanghainese (wuu): the forms of ../shared/reference/shanghainese.md --------------------
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+8613912345678", "幺三九，幺两三四，五六七八"),  # 幺 and 两 in digit strings, 3-4-4
+        ("+862161234567", "零两幺，六幺两三，四五六七"),
+        ("112", "幺幺两"),  # the reference's own example: bus 112
+    ],
+)
+def test_wuu_phone_digits_use_yau_and_lian_in_groups(raw: str, expected: str) -> None:
+    assert say_phone(raw, lang="wuu") == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "number", "count"),
+    [(2, "二", "两"), (12, "十二", "十二"), (20, "廿", "廿"), (22, "廿二", "廿二"), (28, "廿八", "廿八"),
+     (30, "三十", "三十"), (120, "一百二十", "一百二十"), (200, "二百", "两百")],
+)
+def test_wuu_numbers_say_nian_for_the_twenties(n: int, number: str, count: str) -> None:
+    assert say_number(n, lang="wuu") == number
+    assert say_count(n, lang="wuu") == count
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2025, 11, 26), "今朝"),
+        (date(2025, 11, 27), "明朝"),
+        (date(2025, 11, 28), "后日"),
+        (date(2025, 11, 29), "十一月廿九号，礼拜六"),
+        (date(2025, 11, 30), "十一月三十号，礼拜天"),
+        (date(2025, 12, 1), "十二月一号，礼拜一"),
+    ],
+)
+def test_wuu_dates_say_hao_and_libai(day: date, expected: str) -> None:
+    assert say_date(day, TODAY, lang="wuu") == expected
+
+
+def test_wuu_full_date() -> None:
+    assert say_full_date(date(2025, 11, 20), TODAY, lang="wuu") == "十一月廿号"
+    assert say_full_date(date(2024, 12, 31), TODAY, lang="wuu") == "二〇二四年十二月三十一号"
+
+
+@pytest.mark.parametrize(
+    ("t", "expected"),
+    [
+        (time(9, 0), "上半日九点钟"),
+        (time(9, 30), "上半日九点半"),
+        (time(12, 0), "中浪向十二点钟"),
+        (time(14, 0), "下半日两点钟"),
+        (time(16, 15), "下半日四点十五分"),
+        (time(19, 0), "夜到七点钟"),
+    ],
+)
+def test_wuu_clock(t: time, expected: str) -> None:
+    assert say_clock(t, lang="wuu") == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (datetime(2025, 11, 27, 9), datetime(2025, 11, 27, 10), "明朝上半日，九点钟到十点钟"),
+        (datetime(2025, 11, 28, 14), datetime(2025, 11, 28, 14, 30), "后日下半日，两点钟到两点半"),
+        (datetime(2025, 11, 27, 11), datetime(2025, 11, 27, 12), "明朝上半日，十一点钟到十二点钟"),
+        (datetime(2025, 11, 27, 11, 30), datetime(2025, 11, 27, 13), "明朝上半日，十一点半到下半日一点钟"),
+        (datetime(2025, 12, 1, 9), datetime(2025, 12, 1, 10), "十二月一号，礼拜一，上半日，九点钟到十点钟"),
+    ],
+)
+def test_wuu_slot(start: datetime, end: datetime, expected: str) -> None:
+    assert say_slot(start, end, TODAY, lang="wuu") == expected
+
+
+def test_mandarin_forms_are_unchanged_by_the_wuu_forms() -> None:
+    assert say_slot(datetime(2025, 11, 27, 9), datetime(2025, 11, 27, 10), TODAY) == "明天上午，九点到十点"
+    assert say_date(date(2025, 11, 29), TODAY) == "十一月二十九日，星期六"
+    assert say_number(28) == "二十八"
+    assert say_clock(time(14, 0)) == "下午两点"
+
+
+def test_unknown_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="yue"):
+        say_number(3, lang="yue")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from ivr.flow.schema import BARGE_IN_POLICIES, SPECIAL_TARGETS, Handler, Step, Transition
@@ -137,9 +138,9 @@ def check_flow(flow: "Flow") -> None:
         if "@" in prompt_id and (base not in cmn or prompt_id.split("@")[1] not in ("speech", "spoken")):
             problems.append(f"{flow.prompt_files['cmn']}: prompt '{prompt_id}' is a variant of nothing "
                             "(write <id>@speech or <id>@spoken for an existing <id>)")
-    for prompt_id in flow.prompts.get("wuu", {}):
-        if prompt_id not in cmn:
-            problems.append(f"{flow.prompt_files['wuu']}: prompt '{prompt_id}' has no Mandarin version")
+    for lang in flow.prompts:
+        if lang != "cmn":
+            problems += _translation_problems(flow, lang)
 
     if flow.start not in flow.steps:
         problems.append(f"start step '{flow.start}' is not defined")
@@ -157,6 +158,58 @@ def check_flow(flow: "Flow") -> None:
         problems.append(f"{flow.where(step_id)}: unreachable (no step leads here)")
     if problems:
         raise FlowError(problems)
+
+
+def _translation_problems(flow: "Flow", lang: str) -> list[str]:
+    """A translation (wuu.yaml) names only Mandarin prompt ids, fills in the same parts as the
+    Mandarin words (else a recording would leave out, or invent, a number), and marks reviewed
+    only prompts it has words for."""
+    cmn, texts, rel = flow.prompts["cmn"], flow.prompts[lang], flow.prompt_files[lang]
+    problems = []
+    for prompt_id, text in texts.items():
+        if prompt_id not in cmn:
+            problems.append(f"{rel}: prompt '{prompt_id}' has no Mandarin version "
+                            f"(not in {flow.prompt_files['cmn']}: misspelt or removed there?)")
+            continue
+        ours, theirs = set(placeholders(text)), set(placeholders(cmn[prompt_id]))
+        if ours != theirs:
+            gaps = [f"missing {{{p}}}" for p in sorted(theirs - ours)] + \
+                   [f"{{{p}}} is not in the Mandarin words" for p in sorted(ours - theirs)]
+            problems.append(f"{rel}: prompt '{prompt_id}': the filled-in parts differ from "
+                            f"{flow.prompt_files['cmn']} ({', '.join(gaps)})")
+    for prompt_id in flow.reviewed.get(lang, []):
+        if prompt_id not in cmn:
+            problems.append(f"{rel}: reviewed: prompt '{prompt_id}' is not a prompt id "
+                            f"(not in {flow.prompt_files['cmn']})")
+        elif not texts.get(prompt_id):
+            problems.append(f"{rel}: reviewed: prompt '{prompt_id}' is marked reviewed but has no words "
+                            "in this file")
+    return problems
+
+
+@dataclass(frozen=True)
+class TranslationReport:
+    """How far a language's script is: ids with no words yet, drafts, reviewed."""
+
+    language: str
+    file: str
+    missing: list[str]
+    drafts: list[str]
+    reviewed: list[str]
+
+    def summary(self) -> str:
+        total = len(self.missing) + len(self.drafts) + len(self.reviewed)
+        return (f"{self.file}: {len(self.drafts) + len(self.reviewed)} of {total} prompts have words "
+                f"({len(self.drafts)} drafts, {len(self.reviewed)} reviewed, {len(self.missing)} missing)")
+
+
+def translation_report(flow: "Flow", lang: str) -> TranslationReport:
+    cmn, texts = flow.prompts["cmn"], flow.prompts.get(lang, {})
+    marked = set(flow.reviewed.get(lang, []))
+    missing = [pid for pid in cmn if not texts.get(pid)]
+    reviewed = [pid for pid in cmn if texts.get(pid) and pid in marked]
+    drafts = [pid for pid in cmn if texts.get(pid) and pid not in marked]
+    return TranslationReport(lang, flow.prompt_files.get(lang, f"prompts/{lang}.yaml"), missing, drafts, reviewed)
 
 
 def _barge_in_problems(where: str, step: Step) -> list[str]:

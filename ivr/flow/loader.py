@@ -31,6 +31,9 @@ class Flow:
     prompts: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> id -> text
     prompt_files: dict[str, str] = field(default_factory=dict)
     goodbye_step: str | None = None
+    # lang -> ids a supervisor marked reviewed (the `reviewed:` list of a translation file);
+    # every other text of that file is a draft.  Mandarin is the source and has no such list.
+    reviewed: dict[str, list[str]] = field(default_factory=dict)
 
     def where(self, step_id: str) -> str:
         return f"{self.step_files.get(step_id, '?')}: step '{step_id}'"
@@ -67,19 +70,48 @@ def _pydantic_problems(name: str, exc: ValidationError) -> list[str]:
     return problems
 
 
+#: The top-level key of a translation file (wuu.yaml) listing the prompt ids a supervisor
+#: has marked reviewed; it is not a prompt id.
+REVIEWED_KEY = "reviewed"
+
+
 def load_prompts(flows_dir: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    prompts, files, _ = load_prompt_files(flows_dir)
+    return prompts, files
+
+
+def load_prompt_files(flows_dir: Path) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, list[str]]]:
+    """Prompt words by language and id, the file of each language, and the reviewed ids of
+    each translation (see the header of flows/prompts/wuu.yaml)."""
     prompts: dict[str, dict[str, str]] = {}
     files: dict[str, str] = {}
+    reviewed: dict[str, list[str]] = {}
     problems: list[str] = []
     for lang in LANGUAGES:
         path = flows_dir / "prompts" / f"{lang}.yaml"
         rel = f"prompts/{lang}.yaml"
         files[lang] = rel
         data = read_yaml(path) if path.exists() else {}
+        if data is None:
+            data = {}
         if not isinstance(data, dict):
             problems.append(f"{rel}: expected a mapping of prompt id to words")
             continue
         prompts[lang] = {}
+        if lang != "cmn":
+            reviewed[lang] = []
+            marked = data.pop(REVIEWED_KEY, None)
+            if marked is None:
+                marked = []
+            if not isinstance(marked, list) or not all(isinstance(m, str) for m in marked):
+                problems.append(f"{rel}: '{REVIEWED_KEY}' must be a list of prompt ids, one per line "
+                                "starting with '- '")
+            else:
+                for prompt_id in marked:
+                    if prompt_id in reviewed[lang]:
+                        problems.append(f"{rel}: prompt '{prompt_id}' is listed twice under '{REVIEWED_KEY}'")
+                    else:
+                        reviewed[lang].append(prompt_id)
         for key, text in data.items():
             if not isinstance(text, str):
                 problems.append(f"{rel}: prompt '{key}': words must be text")
@@ -87,7 +119,7 @@ def load_prompts(flows_dir: Path) -> tuple[dict[str, dict[str, str]], dict[str, 
                 prompts[lang][str(key)] = text.strip()
     if problems:
         raise FlowError(problems)
-    return prompts, files
+    return prompts, files, reviewed
 
 
 def load_flow(flows_dir: Path) -> Flow:
@@ -128,8 +160,9 @@ def load_flow(flows_dir: Path) -> Flow:
         problems.append("no flow file names 'start', 'person_step' and 'defaults'")
     if problems:
         raise FlowError(problems)
-    prompts, prompt_files = load_prompts(flows_dir)
+    prompts, prompt_files, reviewed = load_prompt_files(flows_dir)
     flow = Flow(start=start, person_step=person, defaults=defaults, steps=steps,  # type: ignore[arg-type]
-                step_files=step_files, prompts=prompts, prompt_files=prompt_files, goodbye_step=goodbye)
+                step_files=step_files, prompts=prompts, prompt_files=prompt_files, goodbye_step=goodbye,
+                reviewed=reviewed)
     check_flow(flow)
     return flow
