@@ -228,7 +228,7 @@ def test_recording_replaces_a_prompt_and_shanghainese_falls_back_to_mandarin(mak
     call = hotline.call()
     urls = [h.url for h in call.heard if h.url]
     assert BASE_URL + "/prompts/rec/wuu/main_menu.wav" in urls
-    assert "查办理进度，请按1。预约工作人员打电话拨侬" in heard(call)  # the recording's own words
+    assert "查办理进度，请按1。预约回电，请按2。听或者取消预约" in heard(call)  # the recording's own words
     assert "您好，这里是上海市民办事热线" in heard(call)  # no recording yet: Mandarin
     assert "main_menu" not in hotline.rt.store.missing_recordings("wuu")
     assert "greeting" in hotline.rt.store.missing_recordings("wuu")
