@@ -161,7 +161,11 @@ class _Run:
             self.run_action(transition.do, transition.arg)
         target = transition.goto
         if target == "@repeat":
-            self.ask(repeat=True)
+            # The question again; from the second * at this question its short form (reprompt):
+            # the caller has heard the whole question twice by then.
+            repeats = self.state.vars.get("repeats", 0)
+            self.state.vars["repeats"] = repeats + 1
+            self.ask(prompts=self.step.reprompt if repeats and self.step.reprompt else None, repeat=True)
         elif target == "@same":
             self.enter(self.state.step)
         elif target == "@nomatch":
@@ -181,6 +185,7 @@ class _Run:
         self.state.step = step_id
         self.state.step_failures = 0
         self.state.vars.pop("pending", None)
+        self.state.vars.pop("repeats", None)
         self.state.note("step")
         step = self.step
         self.say(step.say)
