@@ -76,7 +76,7 @@ class CallProgress:
     """Where one streamed call stands, for a simulator on virtual time."""
 
     handled_sequence: int  # the last sequenceNumber from Twilio acted on
-    frames_sent: int  # frames written to the socket (audio dropped by a clear counts as sent)
+    frames_sent: int  # frames written to the socket (audio a clear dropped unsent is not among them)
     settled: bool  # nothing in hand: no frame, speech signal, clock move or answer pending
     question: dict | None  # the keys the current question takes (timeout, digits, finish key)
     closed: bool = False  # the service has closed this call's socket
