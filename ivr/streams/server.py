@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 import hmac
 import logging
 import time
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 SEND_BYTES = 1600  # 0.2 s of μ-law per media message
 LEAD_SECONDS = 1.0  # audio sent ahead of what Twilio is playing: enough against jitter, little to clear
 SILENCE = b"\xff"  # μ-law zero
+TURN_THREADS = 2
 CALLS_PER_BATCHED_FRAME = 10  # caller audio goes to the listener a frame at a time up to 10 live
 MAX_FEED_FRAMES = 5  # calls, 2 frames at 20, … up to 100 ms at 50 calls (docs/benchmarks.md)
 
@@ -119,6 +121,11 @@ class StreamServer:
 
     async def serve(self, host: str, port: int) -> Server:
         self.loop = asyncio.get_running_loop()
+        # Turns and prompt loads run in threads; each holds the GIL while the engine and the
+        # ORM work, and the event loop (keys, clears, audio of every call) waits for it. Few
+        # threads keep the loop's waits short; turns are a few ms each (docs/benchmarks.md).
+        self.loop.set_default_executor(ThreadPoolExecutor(max_workers=TURN_THREADS,
+                                                          thread_name_prefix="stream-turns"))
         return await serve(self.handle, host, port, process_request=self.check_upgrade, compression=None,
                            max_size=wire.MAX_FRAME_CHARS * 2, ping_interval=20)
 
