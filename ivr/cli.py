@@ -252,8 +252,7 @@ def cmd_streams(args: argparse.Namespace) -> int:
 
     from ivr.runtime import build_runtime
     from ivr.streams.server import StreamServer
-    settings = _settings(args)
-    server = StreamServer(build_runtime(settings, load_demo=False))  # the web service loads demo data
+    server = StreamServer(build_runtime(streams_settings(_settings(args)), load_demo=False))  # serve loads demo data
 
     async def forever() -> None:
         async with await server.serve(args.host, args.port):
@@ -265,6 +264,14 @@ def cmd_streams(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def streams_settings(settings: Settings) -> Settings:
+    """The stream process hears live calls in per-call processes; batch workers, each with its
+    own copy of the model, serve only webhook recordings: one is enough there (unless set)."""
+    if settings.recognition_workers == 0:
+        return settings.with_overrides(recognition_workers=1)
+    return settings
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -53,3 +53,11 @@ def test_serve_answers_a_call_over_http(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_the_stream_process_keeps_one_batch_recogniser_unless_told(tmp_path: Path) -> None:
+    from ivr.cli import streams_settings
+    from ivr.config import load_settings
+    env = {"TWILIO_AUTH_TOKEN": "t", "HOTLINE_VAR_DIR": str(tmp_path)}
+    assert streams_settings(load_settings(env)).recognition_workers == 1  # not one per core
+    assert streams_settings(load_settings({**env, "RECOGNITION_WORKERS": "3"})).recognition_workers == 3
