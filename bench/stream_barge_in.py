@@ -41,6 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from nginx_server import free_port  # noqa: E402
 from serve_process import ServeProcess  # noqa: E402
+from ivr.streams import twilio_protocol as wire  # noqa: E402
 
 PUBLIC = "https://hotline.example.test"
 TOKEN = "bench-stream-barge-in-token"
@@ -63,11 +64,8 @@ async def _call(base_url: str, stream_address: str, number: int, press_after: fl
     sid = f"MZ{number:032x}"
     async with websockets.connect(stream_address, additional_headers={"X-Twilio-Signature": signature},
                                   open_timeout=10, max_size=None) as ws:
-        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps({"event": "start", "streamSid": sid, "start": {
-            "streamSid": sid, "accountSid": "AC" + "0" * 32, "callSid": call_sid, "tracks": ["inbound"],
-            "customParameters": parameters,
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+        await ws.send(wire.connected_message())
+        await ws.send(wire.start_message(sid, call_sid, "AC" + "0" * 32, parameters))
         marks: list[str] = []
         started = time.monotonic()
         quiet_since = time.monotonic()
@@ -81,16 +79,15 @@ async def _call(base_url: str, stream_address: str, number: int, press_after: fl
             quiet_since = time.monotonic()
             if message["event"] == "mark":
                 marks.append(message["mark"]["name"])
-        await ws.send(json.dumps({"event": "dtmf", "streamSid": sid, "dtmf": {"track": "inbound_track",
-                                                                              "digit": "1"}}))
+        await ws.send(wire.dtmf_message(sid, 2, "1"))
         pressed = time.monotonic()
         clear_s = next_s = None
         while next_s is None and time.monotonic() - pressed < 30:
             message = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if message["event"] == "clear":
                 clear_s = time.monotonic() - pressed
-                for name in marks:
-                    await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": name}}))
+                for number, name in enumerate(marks, 3):
+                    await ws.send(wire.mark_echo(sid, number, name))
             elif message["event"] == "mark" and clear_s is None:
                 marks.append(message["mark"]["name"])
             elif message["event"] == "media" and clear_s is not None:

@@ -69,6 +69,8 @@ from nginx_server import free_port  # noqa: E402
 from serve_process import ServeProcess  # noqa: E402
 from speech_fixtures.helpers import korean_model_dir, spoken_frames  # noqa: E402
 
+from ivr.streams import twilio_protocol as wire  # noqa: E402
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # noqa: E402
@@ -105,6 +107,8 @@ class Line:
 
     def __init__(self, ws, sid: str, echo_gain: float | None = None, echo_delay: float = 0.1) -> None:
         self.ws, self.sid = ws, sid
+        self.sequence = 1  # Twilio numbers every message after `start` (1)
+        self.chunk = 0
         self.buffer = bytearray()  # sent to us, not played yet
         self.queued = self.played = 0  # bytes ever queued / played
         self.marks: collections.deque[tuple[int, str]] = collections.deque()  # (queued position, name)
@@ -151,7 +155,8 @@ class Line:
     async def _echo_marks(self) -> None:
         while self.marks and self.marks[0][0] <= self.played:
             _, name = self.marks.popleft()
-            await self.ws.send(json.dumps({"event": "mark", "streamSid": self.sid, "mark": {"name": name}}))
+            self.sequence += 1
+            await self.ws.send(wire.mark_echo(self.sid, self.sequence, name))
 
     async def send(self) -> None:
         """One inbound frame every 20 ms on an absolute schedule; playback advances 20 ms per tick."""
@@ -171,9 +176,10 @@ class Line:
                     frame = audioop.lin2ulaw(audioop.mul(audioop.ulaw2lin(echoed, 2), 2, self.echo_gain), 2)
                 else:
                     frame = SILENCE
-                await self.ws.send(json.dumps({"event": "media", "streamSid": self.sid, "media": {
-                    "track": "inbound", "chunk": "1", "timestamp": "0",
-                    "payload": base64.b64encode(frame).decode()}}))
+                self.sequence += 1
+                self.chunk += 1
+                await self.ws.send(wire.inbound_media(self.sid, self.sequence, self.chunk, (self.chunk - 1) * 20,
+                                                      frame))
                 if tag:
                     self.sent_at[tag] = time.monotonic()
                 due += FRAME
@@ -217,11 +223,8 @@ class Bench:
         signature = RequestValidator(TOKEN).compute_signature(STREAM_URL, {})
         async with websockets.connect(self.address, additional_headers={"X-Twilio-Signature": signature},
                                       open_timeout=10, max_size=None) as ws:
-            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-            await ws.send(json.dumps({"event": "start", "streamSid": sid, "start": {
-                "streamSid": sid, "accountSid": "AC" + "0" * 32, "callSid": call_sid, "tracks": ["inbound"],
-                "customParameters": parameters,
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+            await ws.send(wire.connected_message())
+            await ws.send(wire.start_message(sid, call_sid, "AC" + "0" * 32, parameters))
             line = Line(ws, sid, echo_gain)
             tasks = [asyncio.create_task(line.read()), asyncio.create_task(line.send())]
             try:

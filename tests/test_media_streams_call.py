@@ -18,9 +18,11 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from hotline_harness import BASE_URL, TOKEN
+from ivr.streams import twilio_protocol as wire
 from ivr.streams.server import StreamServer
 from ivr.streams.upgrade import stream_url
 
+SID = "MZ" + "1" * 32  # the stream's sid in every test here
 STREAM_URL = stream_url(BASE_URL)  # wss://hotline.example.test/twilio/stream, as Twilio signs it
 
 
@@ -78,12 +80,13 @@ class TwilioSide:
         self.audio = bytearray()
         self.heard: list[str] = []  # the mark names: the text twins of the prompts played
         self.closed = False
-        ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ" + "1" * 32,
-                            "start": {"streamSid": "MZ" + "1" * 32, "accountSid": "AC" + "5" * 32,
-                                      "callSid": call_sid, "tracks": ["inbound"], "customParameters": parameters,
-                                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
-                                                      "channels": 1}}}))
+        self.sequence = 1
+        ws.send(wire.connected_message())
+        ws.send(wire.start_message(SID, call_sid, "AC" + "5" * 32, parameters))
+
+    def echo(self, name: str) -> None:
+        self.sequence += 1
+        self.ws.send(wire.mark_echo(SID, self.sequence, name))
 
     def play_until_quiet(self, seconds: float = 5.0, quiet: float = 2.0) -> list[str]:
         """Receive until nothing comes for `quiet` seconds (a prompt not yet in the cache is
@@ -103,7 +106,7 @@ class TwilioSide:
                 name = message["mark"]["name"]
                 marks.append(name)
                 self.heard.append(name)
-                self.ws.send(json.dumps({"event": "mark", "streamSid": message["streamSid"], "mark": {"name": name}}))
+                self.echo(name)
             seconds = quiet
 
     def play_until(self, hotline, words: str, seconds: float = 20.0) -> list[str]:
@@ -115,8 +118,8 @@ class TwilioSide:
         return marks
 
     def press(self, digit: str) -> None:
-        self.ws.send(json.dumps({"event": "dtmf", "streamSid": "MZ" + "1" * 32,
-                                 "dtmf": {"track": "inbound_track", "digit": digit}}))
+        self.sequence += 1
+        self.ws.send(wire.dtmf_message(SID, self.sequence, digit))
 
 
 def open_stream(hotline, signature: str | None = None) -> ClientConnection:
@@ -221,7 +224,7 @@ def test_a_key_while_the_prompt_plays_clears_it_at_once_and_counts(streaming) ->
             events.append(json.loads(ws.recv(timeout=5))["event"])
         assert events[-1] == "clear"
         for name in pending:  # after a clear Twilio echoes the marks of the dropped audio
-            ws.send(json.dumps({"event": "mark", "streamSid": "MZ" + "1" * 32, "mark": {"name": name}}))
+            twilio.echo(name)
         twilio.play_until(hotline, "身份证")
     assert step_of(hotline, "CA" + "7" * 32) == "ask_id"  # the key was the answer: status, then ID
 
@@ -288,10 +291,9 @@ def test_a_spoken_answer_over_the_stream_is_heard_through_the_real_model(make_ho
             assert step_of(hotline, "CA" + "7" * 32) == "confirm_own_number"
             time.sleep(3.2)  # past the echo guard at the start of the question's audio
             silence = b"\xff" * 160
-            for frame in [silence] * 10 + wire_frames(yes) + [silence] * 75:  # 0.2 s, the word, 1.5 s
-                ws.send(json.dumps({"event": "media", "streamSid": "MZ" + "1" * 32,
-                                    "media": {"track": "inbound", "chunk": "1", "timestamp": "0",
-                                              "payload": base64.b64encode(frame).decode()}}))
+            for chunk, frame in enumerate([silence] * 10 + wire_frames(yes) + [silence] * 75, 1):  # 0.2 s, word, 1.5 s
+                twilio.sequence += 1
+                ws.send(wire.inbound_media(SID, twilio.sequence, chunk, (chunk - 1) * 20, frame))
             deadline = time.monotonic() + 30
             while step_of(hotline, "CA" + "7" * 32) == "confirm_own_number" and time.monotonic() < deadline:
                 twilio.play_until_quiet(seconds=0.5, quiet=0.5)
