@@ -99,9 +99,6 @@ class StreamLeg:
         self.prompts_received = 0  # of which marks: prompts queued to play
         self.clears = 0
         self.waited: float | None = None  # the last silence: prompts played → the service acted
-        self.marks_played: list[str] = []
-        self.marks_cleared: list[str] = []
-        self.received_at: list[tuple[float, str]] = []  # (stream seconds, event) for tests
         self._playback: deque[_Audio | _Marker] = deque()
         self._segment_played = False  # some audio before the next mark has been heard
         self._sequence = 0
@@ -109,7 +106,7 @@ class StreamLeg:
         self._media_ms = 0
         self._playing_since: float | None = None  # playback start after a quiet moment (echo)
         self._last_played: float | None = None
-        self._played: deque[bytes] = deque()  # the last second of playback, for a delayed echo
+        self._played: deque[bytes] = deque(maxlen=50)  # the last second of playback, for a delayed echo
         self._lock = threading.RLock()  # real pace: the pump thread and the caller's actions
         self._speech: deque[bytes] = deque()  # real pace: the caller's frames still to go out
         self._pump: threading.Thread | None = None
@@ -326,8 +323,6 @@ class StreamLeg:
                 self._playing_since = now  # playback starts again after a quiet moment
             self._last_played = now
         self._played.append(played + b"\xff" * (FRAME_BYTES - len(played)))
-        if len(self._played) > 50:
-            self._played.popleft()
         return self._echo_marks_reached() or echoed
 
     def _echo_marks_reached(self) -> bool:
@@ -335,7 +330,6 @@ class StreamLeg:
         while self._playback and isinstance(self._playback[0], _Marker):
             name = self._playback.popleft().name
             self._segment_played = False
-            self.marks_played.append(name)
             self._echo(name)
             echoed = True
         return echoed
@@ -353,7 +347,6 @@ class StreamLeg:
         for number, marker in enumerate(markers):
             if number or not self._segment_played:
                 self.call._unhear(marker.heard)
-            self.marks_cleared.append(marker.name)
             self._echo(marker.name)
         self._segment_played = False
 
@@ -422,7 +415,6 @@ class StreamLeg:
     def _take(self, frame: str | bytes) -> None:
         self.received += 1
         message = wire.parse_outbound(frame)
-        self.received_at.append((self._media_ms / 1000, type(message).__name__))
         if isinstance(message, wire.PlayMedia):
             if self._playback and isinstance(self._playback[-1], _Audio):
                 self._playback[-1].data += message.audio
