@@ -67,12 +67,16 @@ class Turns(Generic[Answer]):
 
 class CallService:
     def __init__(self, sessions: sessionmaker[Session], engine: Engine, id_hash_secret: str,
-                 clock: Callable[[], datetime], policies: PolicySource | None = None) -> None:
+                 clock: Callable[[], datetime], policies: PolicySource | None = None,
+                 on_call_start: Callable[[Session], None] | None = None) -> None:
+        """`on_call_start` runs in a new call's first transaction (the prompt recordings follow
+        the supervisors' choices there: a new take is heard from the next call on)."""
         self.sessions = sessions
         self.engine = engine
         self.secret = id_hash_secret
         self.clock = clock
         self.policies = policies or PolicySource(engine.policy)
+        self.on_call_start = on_call_start
 
     def _handle(self, db: Session, state: CallState, event: ev.Event, now: datetime) -> Turn:
         return self.engine.handle(state, event, SqlRepository(db, self.secret), now, self.policies.current(db))
@@ -116,6 +120,8 @@ class CallService:
                 state = CallState.from_json(row.state)
                 again = keeper.replay(row)
                 return again if again is not None else keeper.answer(row, self._jump(db, state, state.step, now))
+            if self.on_call_start is not None:
+                self.on_call_start(db)
             state = CallState(call_sid=call_sid, caller=caller)
             turn = self._handle(db, state, ev.CallStarted(caller, called), now)
             row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",

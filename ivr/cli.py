@@ -158,7 +158,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
         return 0
     renderer = PromptRenderer(settings.prompt_cache_dir, voice=settings.tts_voice,
                               rate_wpm=settings.tts_rate_wpm)
-    store = PromptStore(renderer, settings.recordings_dir, settings.prompt_cache_dir, flow.prompts)
+    store = PromptStore(renderer, settings.prompt_cache_dir, flow.prompts)
     if args.action == "missing":
         for prompt_id in store.missing_recordings(args.language):
             print(prompt_id)

@@ -87,7 +87,6 @@ class Settings:
     database_url: str
     var_dir: Path
     flows_dir: Path
-    recordings_dir: Path
     prompt_cache_dir: Path
     public_base_url: str
     twilio_account_sid: str
@@ -189,7 +188,6 @@ def load_settings(env: dict[str, str] | None = None, *, demo: bool = False) -> S
         database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'hotline.sqlite'}",
         var_dir=var_dir,
         flows_dir=flows_dir,
-        recordings_dir=Path(env.get("RECORDINGS_DIR") or flows_dir / "recordings").resolve(),
         prompt_cache_dir=Path(env.get("PROMPT_CACHE_DIR") or var_dir / "prompts").resolve(),
         public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,

@@ -23,6 +23,7 @@ from ivr.hearing.batch import Hearing
 from ivr.importer import import_matters
 from ivr.hearing.build import build_hearing
 from ivr.prompts.render import PromptRenderer
+from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.store import PromptStore
 from ivr.timeutil import utc_now
 
@@ -67,12 +68,14 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
         load_demo_if_empty(sessions, settings)
     renderer = PromptRenderer(settings.prompt_cache_dir, voice=settings.tts_voice,
                               rate_wpm=settings.tts_rate_wpm)
-    store = PromptStore(renderer, settings.recordings_dir, settings.prompt_cache_dir, flow.prompts)
+    recordings = RecordingIndex(settings.prompt_cache_dir, sessions)
+    recordings.refresh()
+    store = PromptStore(renderer, settings.prompt_cache_dir, flow.prompts, recordings)
     missing = store.missing_recordings("wuu")
     if missing:
         shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")
         log.warning("Shanghainese recordings missing for %d prompts, callers hear Mandarin instead: %s "
-                    "(full list: python -m ivr prompts missing)", len(missing), shown)
+                    "(record them in the console's prompt studio; list: python -m ivr prompts missing)", len(missing), shown)
     from ivr.flow.checker import translation_report
     script = translation_report(flow, "wuu")
     if script.missing:
@@ -83,7 +86,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
     if hearing is not None and hearing.enabled:
         policy = dataclasses.replace(policy, speech_enabled=True)
     engine = Engine(flow, policy)
-    calls = CallService(sessions, engine, settings.id_hash_secret, lambda: clock().astimezone(SHANGHAI))
+    calls = CallService(sessions, engine, settings.id_hash_secret, lambda: clock().astimezone(SHANGHAI),
+                        on_call_start=recordings.refresh)
     return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock, hearing)
 
 

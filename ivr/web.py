@@ -16,7 +16,6 @@ from ivr.telephony.twilio_webhooks import create_blueprint
 
 log = logging.getLogger(__name__)
 AUDIO_CACHE = "public, max-age=31536000, immutable"  # content-addressed: a new text is a new URL
-RECORDING_CACHE = "public, max-age=3600"  # a recording can be replaced under the same id
 
 
 def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime | None = None,
@@ -51,16 +50,16 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
         response.headers["Cache-Control"] = AUDIO_CACHE
         return response
 
-    @app.get("/prompts/rec/<lang>/<prompt_id>.<ext>")
-    def recorded_prompt(lang: str, prompt_id: str, ext: str) -> Response:
-        path = rt.store.recording_path(lang, prompt_id)
+    @app.get("/prompts/rec/<lang>/<int:recording_id>/<prompt_id>.<ext>")
+    def recorded_prompt(lang: str, recording_id: int, prompt_id: str, ext: str) -> Response:
+        path = rt.store.recording_path(lang, recording_id)
         if path is None or ext not in ("wav", "txt"):
             abort(404)
         if ext == "txt":
             texts = rt.flow.prompts.get(lang, {})
             return _text(texts.get(prompt_id) or rt.flow.prompts["cmn"].get(prompt_id, ""))
         response = send_file(path, mimetype="audio/wav", conditional=True)
-        response.headers["Cache-Control"] = RECORDING_CACHE
+        response.headers["Cache-Control"] = AUDIO_CACHE
         return response
 
     @app.get("/prompts/silence-500ms.<ext>")

@@ -3,6 +3,8 @@ barge-in by policy, echo guard, speech answers, and the hand-off for waits outsi
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,23 +16,53 @@ from ivr.media.clock import VirtualClock
 from ivr.media.commands import Answer, Clear, HandOff, Mark, Output, PlayAudio, PlaySilence, RoundOver
 from ivr.media.session import MediaSession
 from ivr.media.speech import SpeechEnded, SpeechPaused, SpeechStarted, WordsSoFar
+from ivr.db.schema import make_engine, session_factory, upgrade
+from ivr.prompts import library
+from ivr.prompts.audio import silence_wav
+from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.store import PromptStore
 
 RECORDED = ("menu", "notice", "still", "goodbye")
-MENU, NOTICE = "/prompts/rec/cmn/menu.txt", "/prompts/rec/cmn/notice.txt"
+
+
+def wav(prompt_id: str) -> str:
+    """The URL path of a recorded prompt: takes are numbered in the order the fixture saves them."""
+    return f"/prompts/rec/cmn/{RECORDED.index(prompt_id) + 1}/{prompt_id}.wav"
+
+
+def txt(prompt_id: str) -> str:
+    return wav(prompt_id)[:-4] + ".txt"
+
+
+MENU, NOTICE = txt("menu"), txt("notice")
 GRAMMAR = {"main_menu": frozenset({"人工", "预约", "一"})}
 RESULTS = (Answer, HandOff, RoundOver)
 
 
 @pytest.fixture()
 def store(tmp_path: Path) -> PromptStore:
-    """A real prompt store whose prompts all have recordings (no TTS engine needed)."""
-    folder = tmp_path / "recordings" / "cmn"
-    folder.mkdir(parents=True)
-    for prompt_id in RECORDED:
-        (folder / f"{prompt_id}.wav").write_bytes(b"")
-    return PromptStore(None, tmp_path / "recordings", tmp_path / "cache",
-                       {"cmn": {pid: pid for pid in RECORDED}})
+    """A real prompt store whose prompts all have recordings in a real database (no TTS engine needed)."""
+    db = make_engine(f"sqlite:///{tmp_path / 'prompts.sqlite'}")
+    upgrade(db)
+    sessions = session_factory(db)
+    silence_wav(tmp_path / "take.wav", 0.5)
+    take = TakeAudio(wav=(tmp_path / "take.wav").read_bytes(), seconds=0.5)
+    with sessions() as tx, tx.begin():
+        for prompt_id in RECORDED:
+            library.save_take(tx, "cmn", prompt_id, take, text=prompt_id, source_name="take.wav", actor="sup",
+                              now=datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+    recordings = RecordingIndex(tmp_path / "cache", sessions)
+    recordings.refresh()
+    return PromptStore(None, tmp_path / "cache", {"cmn": {pid: pid for pid in RECORDED}}, recordings)
+
+
+@dataclass
+class TakeAudio:
+    wav: bytes
+    seconds: float
+    level_db: float = -26.0
+    source_format: str = "wav"
+    warnings: tuple = ()
 
 
 def say(prompt_id: str) -> Prompt:
@@ -84,9 +116,9 @@ def ask(**fields) -> Ask:
 
 def test_prompts_and_pauses_are_queued_each_with_a_mark_named_by_its_text_twin(store: PromptStore) -> None:
     out = Call(store).start(Turn([say("menu"), Pause(1.5), say("notice")], ask()))
-    assert out == [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"), Mark(MENU),
+    assert out == [PlayAudio(wav("menu"), "play", "menu"), Mark(MENU),
                    PlaySilence(1.5), Mark("/prompts/silence-500ms.txt"),
-                   PlayAudio("/prompts/rec/cmn/notice.wav", "play", "notice"), Mark(NOTICE)]
+                   PlayAudio(wav("notice"), "play", "notice"), Mark(NOTICE)]
 
 
 def test_words_without_audio_are_passed_on_to_be_spoken(store: PromptStore) -> None:
@@ -181,7 +213,7 @@ def test_a_new_turn_clears_audio_still_queued(store: PromptStore) -> None:
     call = Call(store)
     call.start(Turn([say("menu")], ask()))
     out = call.start(Turn([say("notice")], ask()))
-    assert out[0] == Clear() and out[1:] == [PlayAudio("/prompts/rec/cmn/notice.wav", "play", "notice"),
+    assert out[0] == Clear() and out[1:] == [PlayAudio(wav("notice"), "play", "notice"),
                                              Mark(NOTICE)]
 
 
@@ -350,7 +382,7 @@ def test_a_hold_round_ends_its_timeout_after_the_announcement(store: PromptStore
     call = Call(store)
     call.start(Turn([say("still")], Hold(leave_key="1", timeout=30)))
     call.wait(12)
-    call.echo("/prompts/rec/cmn/still.txt")
+    call.echo(txt("still"))
     assert call.wait(29.99) == [] and call.wait(0.01) == [RoundOver()]
 
 
@@ -359,7 +391,7 @@ def test_waits_outside_the_stream_hand_off_once_the_prompts_have_played(store: P
     call = Call(store)
     call.start(Turn([say("goodbye")], wait))
     assert call.keys("1") == [] and call.wait(30) == []  # the goodbye is not cut short
-    assert call.echo("/prompts/rec/cmn/goodbye.txt") == [HandOff(wait)]
+    assert call.echo(txt("goodbye")) == [HandOff(wait)]
 
 
 def test_a_hand_off_without_prompts_is_immediate(store: PromptStore) -> None:
@@ -442,22 +474,22 @@ def test_loud_audio_interrupts_a_prompt_through_the_detector_and_quiet_audio_doe
     assert timed[0][0] - began == pytest.approx(0.2 + 0.5)  # detector's start delay + min voice
     assert feed(call, tone(0.78, -60)) == []
     # The sound that cut the menu ended with no words: a false interruption, the menu again
-    menu = [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"), Mark("/prompts/rec/cmn/menu.txt")]
+    menu = [PlayAudio(wav("menu"), "play", "menu"), Mark(txt("menu"))]
     assert [o for _, o in feed(call, tone(0.02, -60))] == menu
     assert call.wait(8) == []  # the no-input timer waits for the replayed menu to play
-    call.echo("/prompts/rec/cmn/menu.txt")  # the cleared mark of the first menu
-    call.echo("/prompts/rec/cmn/menu.txt")  # the replay has played
+    call.echo(txt("menu"))  # the cleared mark of the first menu
+    call.echo(txt("menu"))  # the replay has played
     assert call.wait(8) == [Answer(ev.NoInput())]
 
 
 def test_a_noise_that_cut_the_second_prompt_replays_from_that_prompt(store: PromptStore) -> None:
     call = Call(store, barge_in=BargeInSettings(echo_guard_seconds=0.0))
     call.start(Turn([say("notice"), say("menu")], ask(listen=True, grammar="main_menu")))
-    call.echo("/prompts/rec/cmn/notice.txt")  # the notice has played, the menu is playing
+    call.echo(txt("notice"))  # the notice has played, the menu is playing
     call.hear(SpeechStarted())
     assert call.wait(0.6) == [Clear()]
-    assert call.hear(SpeechEnded("")) == [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"),
-                                          Mark("/prompts/rec/cmn/menu.txt")]
+    assert call.hear(SpeechEnded("")) == [PlayAudio(wav("menu"), "play", "menu"),
+                                          Mark(txt("menu"))]
 
 
 def test_a_short_grammar_word_over_a_prompt_interrupts_and_answers(store: PromptStore) -> None:
@@ -487,10 +519,10 @@ def test_a_listening_sound_that_cut_a_prompt_replays_it_but_after_the_prompt_it_
     call.start(Turn([say("menu")], ask(listen=True, grammar="main_menu")))
     call.hear(SpeechStarted())
     assert call.wait(0.6) == [Clear()]
-    assert call.hear(SpeechEnded("嗯")) == [PlayAudio("/prompts/rec/cmn/menu.wav", "play", "menu"),
-                                           Mark("/prompts/rec/cmn/menu.txt")]
-    call.echo("/prompts/rec/cmn/menu.txt")
-    call.echo("/prompts/rec/cmn/menu.txt")
+    assert call.hear(SpeechEnded("嗯")) == [PlayAudio(wav("menu"), "play", "menu"),
+                                           Mark(txt("menu"))]
+    call.echo(txt("menu"))
+    call.echo(txt("menu"))
     call.hear(SpeechStarted())
     assert call.hear(SpeechEnded("嗯")) == [Answer(ev.SpeechHeard("嗯"))]  # 嗯 may be 五 in Shanghainese
 

@@ -218,20 +218,47 @@ def test_prompt_audio_is_real_telephone_audio_with_a_text_twin(hotline) -> None:
     assert client.get("/prompts/tts/" + "0" * 24 + ".wav").status_code == 404
 
 
-def test_recording_replaces_a_prompt_and_shanghainese_falls_back_to_mandarin(make_hotline, tmp_path: Path) -> None:
-    recordings = tmp_path / "recordings"
-    (recordings / "wuu").mkdir(parents=True)
+def _save_take(hotline, language: str, prompt_id: str, seconds: float) -> int:
+    """A take as the prompt studio stores it (the studio's own tests make real ones)."""
+    from dataclasses import dataclass
+    from ivr.prompts import library
     from ivr.prompts.audio import silence_wav
-    silence_wav(recordings / "wuu" / "main_menu.wav", 1.0)
-    hotline = make_hotline(RECORDINGS_DIR=str(recordings))
+
+    @dataclass
+    class Take:
+        wav: bytes
+        seconds: float
+        level_db: float = -26.0
+        source_format: str = "wav"
+        warnings: tuple = ()
+    path = hotline.settings.var_dir / "take.wav"
+    silence_wav(path, seconds)
+    with hotline.rt.sessions() as db, db.begin():
+        row = library.save_take(db, language, prompt_id, Take(path.read_bytes(), seconds), text="…",
+                                source_name="take.wav", actor="sup", now=hotline.clock.now())
+        return row.id
+
+
+def test_recording_replaces_a_prompt_from_the_next_call_and_shanghainese_falls_back_to_mandarin(make_hotline) -> None:
+    hotline = make_hotline()
     hotline.remember_language("+8613800000002", "wuu")
+    before = hotline.call()
+    assert not any("/prompts/rec/" in (h.url or "") for h in before.heard)
+    take = _save_take(hotline, "wuu", "main_menu", 1.0)  # saved while the service runs
     call = hotline.call()
     urls = [h.url for h in call.heard if h.url]
-    assert BASE_URL + "/prompts/rec/wuu/main_menu.wav" in urls
+    assert BASE_URL + f"/prompts/rec/wuu/{take}/main_menu.wav" in urls
     assert "查办理进度，请按1。预约回电，请按2。听或者取消预约" in heard(call)  # the recording's own words
     assert "您好，这里是上海市民办事热线" in heard(call)  # no recording yet: Mandarin
     assert "main_menu" not in hotline.rt.store.missing_recordings("wuu")
     assert "greeting" in hotline.rt.store.missing_recordings("wuu")
+    client = hotline.app.test_client()
+    wav = client.get(f"/prompts/rec/wuu/{take}/main_menu.wav")
+    assert wav.status_code == 200 and "immutable" in wav.headers["Cache-Control"]
+    served = hotline.settings.var_dir / "served.wav"
+    served.write_bytes(wav.data)
+    assert read_telephone_wav(served)[3] == 8000
+    assert client.get(f"/prompts/rec/wuu/{take + 99}/main_menu.wav").status_code == 404
 
 
 def test_without_a_tts_voice_prompts_use_say(make_hotline) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -185,3 +185,37 @@ class ServiceRule(Base):
     value: Mapped[object] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PromptRecording(Base):
+    """One take of a prompt (or a piece of one) in one language, as telephone audio.
+
+    Takes are never overwritten: a new take is a new row, so any earlier one can be restored."""
+
+    __tablename__ = "prompt_recordings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    prompt_id: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, … per language and prompt
+    audio: Mapped[bytes] = mapped_column(LargeBinary)  # 8 kHz mono μ-law WAV file
+    sha256: Mapped[str] = mapped_column(String(64))
+    seconds: Mapped[float] = mapped_column(Float)
+    level_db: Mapped[float] = mapped_column(Float)
+    source_format: Mapped[str] = mapped_column(String(24))
+    source_name: Mapped[str] = mapped_column(String(200))
+    warnings: Mapped[list] = mapped_column(JSON)  # [{"code": …, "message": …}]
+    text: Mapped[str] = mapped_column(Text)  # the words the take was recorded for
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (UniqueConstraint("language", "prompt_id", "version", name="uq_prompt_recording_version"),)
+
+
+class PromptRecordingInUse(Base):
+    """Which take callers hear for a prompt; no row: the prompt is synthesised."""
+
+    __tablename__ = "prompt_recordings_in_use"
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    prompt_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("prompt_recordings.id"))
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ivr.engine.actions import Pause, Prompt, Speech
 from ivr.prompts.audio import silence_wav
+from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.render import PromptRenderer
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ class Audible:
 
 
 class PromptStore:
-    def __init__(self, renderer: PromptRenderer | None, recordings_dir: Path, cache_dir: Path,
-                 prompts: dict[str, dict[str, str]]) -> None:
+    def __init__(self, renderer: PromptRenderer | None, cache_dir: Path, prompts: dict[str, dict[str, str]],
+                 recordings: RecordingIndex | None = None) -> None:
         self.renderer = renderer if renderer and renderer.available() else None
         # For callers who ask to slow down (讲慢一眼): the same voice at 80 % of the rate.
         self.slow_renderer = PromptRenderer(renderer.cache_dir, voice=renderer.voice,
@@ -38,38 +39,37 @@ class PromptStore:
         if self.renderer is None:
             log.warning("no offline TTS engine (pyttsx3 + espeak-ng) available: prompts fall back "
                         "to Twilio <Say> with a Mandarin voice")
-        self.recordings_dir = recordings_dir
         self.cache_dir = cache_dir
         self.prompts = prompts
-        self._recorded = self._scan_recordings()
+        self.recordings = recordings or RecordingIndex(cache_dir)
         self._twins: set[str] = set()
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.silence_path = cache_dir / "silence-500ms.wav"
         if not self.silence_path.exists():
             silence_wav(self.silence_path, 0.5)
 
-    def _scan_recordings(self) -> set[tuple[str, str]]:
-        found = set()
-        for lang_dir in self.recordings_dir.glob("*"):
-            for wav in lang_dir.glob("*.wav"):
-                found.add((lang_dir.name, wav.stem))
-        return found
-
     def missing_recordings(self, language: str) -> list[str]:
-        """Prompt ids that callers of `language` hear in Mandarin TTS for lack of a recording."""
-        return sorted(pid for pid in self.prompts["cmn"] if (language, pid) not in self._recorded)
+        """Prompt ids that callers of `language` hear synthesised for lack of a recording."""
+        recorded = self.recordings.recorded(language)
+        return sorted(pid for pid in self.prompts["cmn"] if pid not in recorded)
 
-    def recording_path(self, language: str, prompt_id: str) -> Path | None:
-        if (language, prompt_id) not in self._recorded:
-            return None
-        return self.recordings_dir / language / f"{prompt_id}.wav"
+    def recording_path(self, language: str, recording_id: int) -> Path | None:
+        """A take's audio for its public URL: one in use now, or one this process played before
+        (a call that started before a supervisor changed it may still fetch it)."""
+        path = self.recordings.file(recording_id)
+        if path.exists():
+            return path
+        in_use = recording_id in {use.recording_id for use in self.recordings.recorded(language).values()}
+        return self.recordings.take_file(recording_id) if in_use else None
 
     def audible(self, item: Speech) -> Audible:
         if isinstance(item, Pause):
             return Audible("play", "/prompts/silence-500ms.wav", "")
         prompt: Prompt = item
-        if prompt.static and not prompt.slow and (prompt.language, prompt.prompt_id) in self._recorded:
-            return Audible("play", f"/prompts/rec/{prompt.language}/{prompt.prompt_id}.wav", prompt.text)
+        recording = self.recordings.lookup(prompt.language, prompt.prompt_id) \
+            if prompt.static and not prompt.slow else None
+        if recording is not None:
+            return Audible("play", f"/prompts/rec/{prompt.language}/{recording}/{prompt.prompt_id}.wav", prompt.text)
         text = prompt.text if prompt.language == "cmn" else prompt.fallback_text
         if self.renderer is None:
             return Audible("say", "", text)

@@ -9,7 +9,7 @@ from ivr.prompts.audio import read_telephone_audio
 from ivr.prompts.store import PromptStore
 
 _TTS = re.compile(r"/prompts/tts/([0-9a-f]+)\.wav")
-_REC = re.compile(r"/prompts/rec/([a-z]+)/([a-z0-9_]+)\.wav")
+_REC = re.compile(r"/prompts/rec/([a-z]+)/([0-9]+)/[A-Za-z0-9_.@-]+\.wav")
 
 
 def prompt_file(store: PromptStore, path: str) -> Path | None:
@@ -18,7 +18,7 @@ def prompt_file(store: PromptStore, path: str) -> Path | None:
     if path == "/prompts/silence-500ms.wav":
         return store.silence_path
     if match := _REC.fullmatch(path):
-        return store.recording_path(match.group(1), match.group(2))
+        return store.recording_path(match.group(1), int(match.group(2)))
     if match := _TTS.fullmatch(path):
         found = store.lookup(match.group(1))
         if found is None:
