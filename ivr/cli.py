@@ -156,13 +156,11 @@ def cmd_prompts(args: argparse.Namespace) -> int:
             print(prompt_id)
         print(report.summary(), file=sys.stderr)
         return 0
+    if args.action in ("missing", "import"):
+        return _recordings_command(args, settings, flow)
     renderer = PromptRenderer(settings.prompt_cache_dir, voice=settings.tts_voice,
                               rate_wpm=settings.tts_rate_wpm)
     store = PromptStore(renderer, settings.prompt_cache_dir, flow.prompts)
-    if args.action == "missing":
-        for prompt_id in store.missing_recordings(args.language):
-            print(prompt_id)
-        return 0
     if store.renderer is None:
         print("no TTS engine available (install espeak-ng); prompts will use <Say>", file=sys.stderr)
         return 1
@@ -170,6 +168,40 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     paths = renderer.render_many(texts, workers=args.workers)
     print(f"{len(paths)} prompts rendered into {settings.prompt_cache_dir}")
     return 0
+
+
+def _recordings_command(args: argparse.Namespace, settings: Settings, flow) -> int:
+    """`missing`: prompts with no recording in use; `import`: files or zips named by prompt id,
+    as the prompt studio's bulk import (same checks, same report, same audit log)."""
+    from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.prompts import kit
+    from ivr.prompts.recorded import RecordingIndex
+    from ivr.prompts.store import PromptStore
+    from ivr.runtime import shanghai_now
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    if args.action == "missing":
+        recordings = RecordingIndex(settings.prompt_cache_dir, sessions)
+        recordings.refresh()
+        for prompt_id in PromptStore(None, settings.prompt_cache_dir, flow.prompts, recordings) \
+                .missing_recordings(args.language):
+            print(prompt_id)
+        return 0
+    files = []
+    for name in args.paths:
+        path = Path(name)
+        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files += [(str(p.relative_to(path) if path.is_dir() else p.name), p.read_bytes()) for p in found]
+    report = kit.bulk_import(sessions, flow, args.language, files, actor=args.by, now=shanghai_now())
+    for row in report.rows:
+        if row.accepted:
+            notes = "; ".join(w["message"] for w in row.warnings)
+            print(f"ok       {row.prompt_id}  v{row.version}  {row.seconds:.1f} s  {row.name}" + (f"  ({notes})" if notes else ""))
+        else:
+            print(f"refused  {row.name}: {row.reason}", file=sys.stderr)
+    print(f"{len(report.accepted)} imported, {len(report.refused)} refused", file=sys.stderr)
+    return 0 if not report.refused else 1
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -352,8 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     flows.add_argument("action", choices=["check", "diagram"])
     flows.set_defaults(func=cmd_flows)
 
-    prompts = sub.add_parser("prompts", help="render prompts ahead, or list missing recordings")
-    prompts.add_argument("action", choices=["build", "missing"])
+    prompts = sub.add_parser("prompts", help="render prompts ahead, list missing recordings, import recordings")
+    prompts.add_argument("action", choices=["build", "missing", "import"])
+    prompts.add_argument("paths", nargs="*", help="with 'import': files, folders or zips named <prompt id>.<ext>")
+    prompts.add_argument("--by", default="import", help="with 'import': who recorded them (for the audit log)")
     prompts.add_argument("--language", default="wuu")
     prompts.add_argument("--text", action="store_true",
                          help="with 'missing': list prompts with no words in the language (not recordings)")

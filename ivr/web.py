@@ -15,6 +15,7 @@ from ivr.telephony.twilio_control import TwilioControl
 from ivr.telephony.twilio_webhooks import create_blueprint
 
 log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 256 * 1024 * 1024  # the prompt studio's bulk import (a zip of a whole language)
 AUDIO_CACHE = "public, max-age=31536000, immutable"  # content-addressed: a new text is a new URL
 
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     """`telephony` takes callers and calls back for the console: Twilio's REST API by default."""
     rt = runtime or build_runtime(settings, clock)
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["hotline"] = rt
     trust_proxies(app, rt.settings.proxy_hops)
     app.register_blueprint(create_blueprint())
@@ -52,7 +54,7 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
 
     @app.get("/prompts/rec/<lang>/<int:recording_id>/<prompt_id>.<ext>")
     def recorded_prompt(lang: str, recording_id: int, prompt_id: str, ext: str) -> Response:
-        path = rt.store.recording_path(lang, recording_id)
+        path = rt.store.recording_path(recording_id)
         if path is None or ext not in ("wav", "txt"):
             abort(404)
         if ext == "txt":

@@ -330,7 +330,9 @@ def test_history_finds_calls_by_the_last_four_digits_and_glance_draws_charts(
 
 CONSOLE_PAGES = ["/console/waiting", "/console/callbacks", "/console/follow-up", "/console/history",
                  "/console/history?q=0002", "/console/glance", "/console/supervisor/accounts",
-                 "/console/supervisor/rules", "/console/supervisor/audit"]
+                 "/console/supervisor/rules", "/console/supervisor/audit", "/console/supervisor/prompts",
+                 "/console/supervisor/prompts?lang=cmn", "/console/supervisor/prompts/wuu/main_menu",
+                 "/console/supervisor/prompts/wuu/confirm_booking", "/console/supervisor/prompts/wuu/script"]
 
 
 def test_every_page_reflows_at_640_px_and_works_by_keyboard(web: WebConsole, hotline: Hotline) -> None:

@@ -20,7 +20,8 @@ from ivr.db.models import AuditEntry, Operator
 SUPERVISOR, SUPERVISOR_PW = "chen", "supervisor password 1"
 OPERATOR, OPERATOR_PW = "zhang", "operator password 1"
 WRONG = "用户名或密码错误"
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'")
 
 
 @pytest.fixture()

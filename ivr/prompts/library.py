@@ -56,6 +56,7 @@ class Take:
 class InUse:
     recording_id: int
     seconds: float
+    sha256: str
 
 
 InUseMap = dict[tuple[str, str], InUse]
@@ -130,9 +131,9 @@ def takes(db: Session, language: str, prompt_id: str) -> list[Take]:
 def in_use(db: Session) -> InUseMap:
     """Which take each recorded prompt plays: (language, prompt id) → recording id and length."""
     rows = db.execute(select(PromptRecordingInUse.language, PromptRecordingInUse.prompt_id,
-                             PromptRecording.id, PromptRecording.seconds)
+                             PromptRecording.id, PromptRecording.seconds, PromptRecording.sha256)
                       .join(PromptRecording, PromptRecording.id == PromptRecordingInUse.recording_id)).all()
-    return {(r[0], r[1]): InUse(r[2], r[3]) for r in rows}
+    return {(r[0], r[1]): InUse(r[2], r[3], r[4]) for r in rows}
 
 
 def choice_version(db: Session) -> tuple:
@@ -143,3 +144,9 @@ def choice_version(db: Session) -> tuple:
 
 def audio(db: Session, recording_id: int) -> bytes | None:
     return db.execute(select(PromptRecording.audio).where(PromptRecording.id == recording_id)).scalar_one_or_none()
+
+
+def take_audio(db: Session, language: str, prompt_id: str, version: int) -> bytes | None:
+    return db.execute(select(PromptRecording.audio).where(
+        PromptRecording.language == language, PromptRecording.prompt_id == prompt_id,
+        PromptRecording.version == version)).scalar_one_or_none()

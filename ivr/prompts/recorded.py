@@ -33,6 +33,7 @@ class RecordingIndex:
         self._version: tuple | None = None
         self._map: library.InUseMap = {}
         self._failed_at: float | None = None
+        self._files: dict[int, Path] = {}
 
     def refresh(self, db: Session | None = None) -> None:
         """Follow the supervisors' choices; `db` is the caller's open transaction, if it has one."""
@@ -56,13 +57,19 @@ class RecordingIndex:
         if version == self._version:
             return
         chosen = library.in_use(db)
+        files = {}
         for use in chosen.values():
-            if not self.file(use.recording_id).exists():
+            # Named by content too: two databases (tests, a restored backup) reuse take ids.
+            path = self.cache_dir / f"{use.recording_id}-{use.sha256[:16]}.wav"
+            if not path.exists():
                 data = library.audio(db, use.recording_id)
-                if data is not None:
-                    atomic_write_bytes(self.file(use.recording_id), data, fsync=False)
+                if data is None:
+                    continue
+                atomic_write_bytes(path, data, fsync=False)
+            files[use.recording_id] = path
         with self._lock:
             self._map, self._version = chosen, version
+            self._files.update(files)
         log.info("recordings: %d prompts play a recording", len(chosen))
 
     def lookup(self, language: str, prompt_id: str) -> int | None:
@@ -72,23 +79,7 @@ class RecordingIndex:
     def recorded(self, language: str) -> dict[str, library.InUse]:
         return {pid: use for (lang, pid), use in self._map.items() if lang == language}
 
-    def file(self, recording_id: int) -> Path:
-        return self.cache_dir / f"{recording_id}.wav"
-
-    def take_file(self, recording_id: int) -> Path | None:
-        """The take's audio on disk, fetched from the database if this process never played it
-        (an older take the studio previews, or a file the cache lost)."""
-        path = self.file(recording_id)
-        if path.exists():
-            return path
-        if self.sessions is None:
-            return None
-        try:
-            with self.sessions() as db:
-                data = library.audio(db, recording_id)
-        except SQLAlchemyError:
-            return None
-        if data is None:
-            return None
-        atomic_write_bytes(path, data, fsync=False)
-        return path
+    def file(self, recording_id: int) -> Path | None:
+        """A take this process has played (in use now, or before a supervisor changed it: a call
+        that started earlier may still fetch it)."""
+        return self._files.get(recording_id)

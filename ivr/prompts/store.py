@@ -51,16 +51,10 @@ class PromptStore:
     def missing_recordings(self, language: str) -> list[str]:
         """Prompt ids that callers of `language` hear synthesised for lack of a recording."""
         recorded = self.recordings.recorded(language)
-        return sorted(pid for pid in self.prompts["cmn"] if pid not in recorded)
+        return sorted(pid for pid in self.prompts["cmn"] if pid not in recorded and not pid.startswith("sms_"))
 
-    def recording_path(self, language: str, recording_id: int) -> Path | None:
-        """A take's audio for its public URL: one in use now, or one this process played before
-        (a call that started before a supervisor changed it may still fetch it)."""
-        path = self.recordings.file(recording_id)
-        if path.exists():
-            return path
-        in_use = recording_id in {use.recording_id for use in self.recordings.recorded(language).values()}
-        return self.recordings.take_file(recording_id) if in_use else None
+    def recording_path(self, recording_id: int) -> Path | None:
+        return self.recordings.file(recording_id)
 
     def audible(self, item: Speech) -> Audible:
         if isinstance(item, Pause):

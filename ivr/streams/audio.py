@@ -18,7 +18,7 @@ def prompt_file(store: PromptStore, path: str) -> Path | None:
     if path == "/prompts/silence-500ms.wav":
         return store.silence_path
     if match := _REC.fullmatch(path):
-        return store.recording_path(match.group(1), int(match.group(2)))
+        return store.recording_path(int(match.group(2)))
     if match := _TTS.fullmatch(path):
         found = store.lookup(match.group(1))
         if found is None:

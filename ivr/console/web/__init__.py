@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
-from ivr.console.web import auth, callbacks, errors, formatting, glance, history, nav, rules, supervisor, waiting
+from ivr.console.web import auth, callbacks, errors, formatting, glance, history, nav, rules, studio, supervisor, waiting
 from ivr.console.web.guards import require_login, unauthorized
 from ivr.console.web.identity import setup_login
 from ivr.console.web.security import add_security_headers, configure_session, protect_forms
@@ -16,7 +16,7 @@ from ivr.console.web.telephony import EXTENSION as TELEPHONY
 from ivr.runtime import Runtime
 from ivr.telephony.control import TelephonyControl
 
-PAGES = (auth, waiting, callbacks, history, glance, supervisor, rules)
+PAGES = (auth, waiting, callbacks, history, glance, supervisor, rules, studio)
 
 
 def index() -> Response:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge
 
 from ivr.console.web.guards import wants_json
 
@@ -24,6 +24,13 @@ def forbidden(_error: Forbidden) -> object:
     return _page(403, "没有权限", "这个页面只对主管开放。")
 
 
+def too_large(_error: RequestEntityTooLarge) -> object:
+    if wants_json():
+        return jsonify(error="too large"), 413
+    return _page(413, "文件太大", "上传的文件太大，没有保存。一条录音最多 20 MB；批量导入请分几次上传。")
+
+
 def register(bp: Blueprint) -> None:
+    bp.register_error_handler(RequestEntityTooLarge, too_large)
     bp.register_error_handler(CSRFError, csrf_failed)
     bp.register_error_handler(Forbidden, forbidden)

@@ -20,6 +20,13 @@ def key_values(detail: dict | None) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted((detail or {}).items()))
 
 
+PIECE_KINDS = {"segment": "句子里固定的部分", "word": "数字、日子、钟点用的词", "prompt": "整句"}
+
+
+def piece_kind(kind: str) -> str:
+    return PIECE_KINDS.get(kind, kind)
+
+
 def role_name(role: str) -> str:
     return ROLE_NAMES.get(role, role)
 
@@ -29,3 +36,4 @@ def register(bp: Blueprint) -> None:
     bp.add_app_template_filter(local_time, "local_time")
     bp.add_app_template_filter(mask_phone, "masked_phone")
     bp.add_app_template_filter(key_values, "key_values")
+    bp.add_app_template_filter(piece_kind, "piece_kind")

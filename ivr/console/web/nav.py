@@ -24,6 +24,7 @@ NAV = (
     NavItem("console.glance", "概览", "At a glance"),
     NavItem("console.accounts", "账户", "Accounts", supervisor_only=True),
     NavItem("console.rules", "服务规则", "Service rules", supervisor_only=True),
+    NavItem("console.prompts", "提示语录音", "Prompt studio", supervisor_only=True),
     NavItem("console.audit", "审计日志", "Audit log", supervisor_only=True),
 )
 

@@ -13,7 +13,9 @@ from flask_wtf.csrf import CSRFProtect
 from ivr.config import ConfigError, Settings
 from ivr.console.web.guards import in_console
 
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+# media-src blob: lets the prompt studio play back a take recorded in the browser before it is sent.
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
