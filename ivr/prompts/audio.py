@@ -38,6 +38,7 @@ __all__ = [
     "read_telephone_wav",
     "silence_wav",
     "atomic_write_bytes",
+    "mulaw_wav_bytes",
 ]
 
 TELEPHONE_RATE = 8000
@@ -243,6 +244,12 @@ def _mulaw_wav_bytes(ulaw: bytes) -> bytes:
         + b"data" + struct.pack("<I", n) + ulaw + pad
     )
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def mulaw_wav_bytes(ulaw: bytes) -> bytes:
+    """A complete 8 kHz mono μ-law WAV file around raw μ-law samples (for audio made
+    elsewhere, e.g. an uploaded recording converted by ivr.prompts.intake)."""
+    return _mulaw_wav_bytes(ulaw)
 
 
 def atomic_write_bytes(dst: Path | str, data: bytes, *, fsync: bool = True) -> None:
