@@ -256,19 +256,20 @@ def _period_cmn(t: time, *, as_end: bool = False) -> str:
 def _hour_minute(t: time, lang: str = "cmn") -> str:
     """Clock time without the period word: 两点, 九点半, 四点十五分, 八点零五分.
 
-    Shanghainese says 点钟 on the full hour (两点钟, 十二点钟); the rest as in Mandarin."""
+    Shanghainese says 点钟 on the full hour (两点钟, 十二点钟) and 廿 for minutes 20..29 (两点廿五分);
+    the rest as in Mandarin."""
     h12 = t.hour % 12
     if t.hour == 12:
         h12 = 12
-    hour = say_count(h12) + "点"  # 两点, 十二点, 零点
+    hour = say_count(h12, lang=lang) + "点"  # 两点, 十二点, 零点
     m = t.minute
     if m == 0:
         return hour + ("钟" if _check_lang(lang) == "wuu" else "")
     if m == 30:
         return hour + "半"
     if m < 10:
-        return f"{hour}零{say_number(m)}分"
-    return f"{hour}{say_number(m)}分"
+        return f"{hour}零{say_number(m, lang=lang)}分"
+    return f"{hour}{say_number(m, lang=lang)}分"  # Shanghainese: 两点廿五分
 
 
 def say_clock(t: time, *, lang: str = "cmn") -> str:

@@ -2,13 +2,21 @@
 
 An action reads and writes the call state and the repository; it never speaks directly.  What the
 caller hears comes from prompts filled with the `vars` an action sets.
+
+Spoken values (numbers, dates, slots, phone numbers, and the sentences built from them) exist in
+every language that has spoken forms (ivr.speakable.LANGUAGES): an action sets one with
+``ctx.spoken(name, build)``, where ``build(say)`` makes the words with a `Speaker` bound to one
+language.  The Mandarin words go in ``vars[name]`` (what Mandarin TTS says, also for callers of
+another language whose recording is missing), the others in ``vars[f"{name}@{lang}"]``; the engine
+fills a prompt for a caller of `lang` with `spoken_values(vars, lang)`.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
 
 from ivr.engine.policy import Policy
 from ivr.engine.ports import MatterView, Repository
@@ -16,10 +24,86 @@ from ivr.engine.state import CallState
 from ivr.phone_numbers import normalise_callback_number
 from ivr.scheduling.hours import is_open
 from ivr.scheduling.slots import Slot, offer_slots, slot_from_key
-from ivr.speakable import say_count, say_full_date, say_number, say_phone, say_slot, written_phone, written_slot
+from ivr.speakable import LANGUAGES as SPOKEN_LANGUAGES
+from ivr.speakable import (
+    say_count,
+    say_digit_groups,
+    say_full_date,
+    say_number,
+    say_phone,
+    say_slot,
+    written_phone,
+    written_slot,
+)
 
 MATTERS_PER_PAGE = 3
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+# prompt_words(prompt_id, values, language): a prompt's words in `language` (Mandarin where it has
+# none), filled in with `values` (Engine.words).
+PromptWords = Callable[[str, Mapping[str, str], str], str]
+
+
+def spoken_key(name: str, language: str) -> str:
+    """Where the words of spoken value `name` in `language` are kept in the call's vars."""
+    return name if language == "cmn" else f"{name}@{language}"
+
+
+def spoken_values(values: Mapping[str, Any], language: str) -> dict[str, str]:
+    """The text vars a prompt for a caller of `language` is filled with: each spoken value in
+    that language where it has one, the Mandarin words otherwise."""
+    plain = {k: v for k, v in values.items() if isinstance(v, str) and "@" not in k}
+    if language != "cmn":
+        suffix = "@" + language
+        plain.update({k[:-len(suffix)]: v for k, v in values.items()
+                      if isinstance(v, str) and k.endswith(suffix)})
+    return plain
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """The say_* functions and the prompt words of one language, so that a spoken value is built
+    the same way in each language (see `set_spoken`)."""
+
+    language: str
+    vars: Mapping[str, Any]
+    prompt_words: PromptWords
+
+    def phone(self, number: str) -> str:
+        return say_phone(number, lang=self.language)
+
+    def digits(self, digits: str) -> str:
+        return say_digit_groups(digits, lang=self.language)
+
+    def number(self, n: int) -> str:
+        return say_number(n, lang=self.language)
+
+    def count(self, n: int) -> str:
+        return say_count(n, lang=self.language)
+
+    def full_date(self, d: date, today: date | None = None) -> str:
+        return say_full_date(d, today, lang=self.language)
+
+    def slot(self, start: datetime, end: datetime, today: date) -> str:
+        return say_slot(start, end, today, lang=self.language)
+
+    def words(self, prompt_id: str, **values: str) -> str:
+        """A prompt's words in this language, filled in (values built with this Speaker)."""
+        return self.prompt_words(prompt_id, values, self.language)
+
+    def var(self, name: str) -> Any:
+        """A spoken value set earlier, in this language (Mandarin if it has no words in it)."""
+        return self.vars.get(spoken_key(name, self.language), self.vars.get(name, ""))
+
+
+def set_spoken(vars_: MutableMapping[str, Any], name: str, build: Callable[[Speaker], Any],
+               prompt_words: PromptWords) -> None:
+    """Set spoken value `name` in every language with spoken forms: ``build(say)`` gives its words
+    (a string, or e.g. a list of pages) with `say` bound to one language.  Every language, not
+    only the caller's: a caller may switch language (key 9) while the value is still in use."""
+    for language in SPOKEN_LANGUAGES:
+        vars_[spoken_key(name, language)] = build(Speaker(language, vars_, prompt_words))
 
 
 @dataclass
@@ -28,9 +112,17 @@ class ActionContext:
     repo: Repository
     policy: Policy
     now: datetime  # aware, Asia/Shanghai
-    words: Callable[..., str]  # words(prompt_id, **vars): Mandarin text of a prompt, filled in
+    words: Callable[..., str]  # words(prompt_id, **vars): Mandarin text of a prompt, filled in (SMS)
     value: str | None = None  # what the caller keyed at this step (may be sensitive: never store)
     arg: str | None = None
+    prompt_words: PromptWords | None = None  # Engine.words; None: Mandarin words in every language
+
+    def spoken(self, name: str, build: Callable[[Speaker], Any]) -> None:
+        """Set a value the caller hears, in every spoken language (see `set_spoken`)."""
+        set_spoken(self.state.vars, name, build, self.prompt_words or self._mandarin_words)
+
+    def _mandarin_words(self, prompt_id: str, values: Mapping[str, str], language: str) -> str:  # noqa: ARG002
+        return self.words(prompt_id, **values)
 
 
 @dataclass(frozen=True)
@@ -97,7 +189,7 @@ def _fail_check(ctx: ActionContext, phone: str) -> str:
     ctx.state.id_failures += 1
     ctx.repo.record_id_failure(phone or ctx.state.caller, ctx.state.call_sid, ctx.now)
     left = ctx.policy.id_checks_per_call - ctx.state.id_failures
-    ctx.state.vars["checks_left"] = say_count(max(left, 0))
+    ctx.spoken("checks_left", lambda say: say.count(max(left, 0)))
     return "locked" if _locked(ctx, phone) else "wrong"
 
 
@@ -131,35 +223,35 @@ def verify_id(ctx: ActionContext) -> str:
     if not matters:
         return _fail_check(ctx, phone)
     ctx.state.verified = True
-    ctx.state.vars["status_pages"] = _pages(ctx, matters)
+    ordered = sorted(matters, key=lambda m: m.updated_at, reverse=True)
+    ctx.spoken("status_pages", lambda say: _pages(say, ordered, ctx.now.date()))
+    ctx.spoken("matter_count", lambda say: say.count(len(ordered)))
     ctx.state.vars["status_page_no"] = 0
     return "ok"
 
 
-def _spoken_detail(detail: str, ctx: ActionContext) -> str:
+def _spoken_detail(detail: str, say: Speaker, today: date) -> str:
+    """The office's free-text detail with its ISO dates spoken; the rest stays as written."""
     def date_words(match: re.Match[str]) -> str:
         y, m, d = (int(g) for g in match.groups())
-        return say_full_date(datetime(y, m, d).date(), ctx.now.date())
+        return say.full_date(datetime(y, m, d).date(), today)
     return _ISO_DATE.sub(date_words, detail.strip().rstrip("。"))
 
 
-def _matter_sentences(ctx: ActionContext, number: int, matter: MatterView) -> str:
+def _matter_sentences(say: Speaker, number: int, matter: MatterView, today: date) -> str:
     """One fact per sentence, plain words: which matter, where it stands, what to do."""
-    parts = [ctx.words("status_item", n=say_number(number),
-                       service=ctx.words(f"service_{matter.service}"),
-                       status=ctx.words(f"status_{matter.status}"))]
+    parts = [say.words("status_item", n=say.number(number),
+                       service=say.words(f"service_{matter.service}"),
+                       status=say.words(f"status_{matter.status}"))]
     if matter.detail:
-        parts.append(_spoken_detail(matter.detail, ctx) + "。")
-    parts.append(ctx.words("status_updated", date=say_full_date(matter.updated_at.date(), ctx.now.date())))
+        parts.append(_spoken_detail(matter.detail, say, today) + "。")
+    parts.append(say.words("status_updated", date=say.full_date(matter.updated_at.date(), today)))
     return "".join(parts)
 
 
-def _pages(ctx: ActionContext, matters: list[MatterView]) -> list[str]:
-    ordered = sorted(matters, key=lambda m: m.updated_at, reverse=True)
-    sentences = [_matter_sentences(ctx, i + 1, m) for i, m in enumerate(ordered)]
-    pages = [" ".join(sentences[i:i + MATTERS_PER_PAGE]) for i in range(0, len(sentences), MATTERS_PER_PAGE)]
-    ctx.state.vars["matter_count"] = say_count(len(ordered))
-    return pages
+def _pages(say: Speaker, ordered: list[MatterView], today: date) -> list[str]:
+    sentences = [_matter_sentences(say, i + 1, m, today) for i, m in enumerate(ordered)]
+    return [" ".join(sentences[i:i + MATTERS_PER_PAGE]) for i in range(0, len(sentences), MATTERS_PER_PAGE)]
 
 
 @action("more", "last", "none")
@@ -169,8 +261,14 @@ def status_page(ctx: ActionContext) -> str:
     if not pages:
         return "none"
     number = min(number, len(pages) - 1)
-    ctx.state.vars["status_text"] = pages[number]
+    ctx.spoken("status_text", lambda say: _page(say.var("status_pages"), pages, number))
     return "more" if number + 1 < len(pages) else "last"
+
+
+def _page(pages: Any, mandarin: list[str], number: int) -> str:
+    """Page `number` in a language, or the Mandarin one if that language's pages do not match
+    (a state stored before it had them)."""
+    return pages[number] if isinstance(pages, list) and len(pages) == len(mandarin) else mandarin[number]
 
 
 @action("done")
@@ -192,10 +290,11 @@ def booking_prepare(ctx: ActionContext) -> str:
     state = ctx.state
     existing = ctx.repo.open_booking(state.caller, ctx.now) if state.caller else None
     state.vars["replacing"] = bool(existing)
-    state.vars["old_slot"] = say_slot(existing.slot_start, existing.slot_end, ctx.now.date()) if existing else ""
+    ctx.spoken("old_slot", lambda say: say.slot(existing.slot_start, existing.slot_end, ctx.now.date())
+               if existing else "")
     own = normalise_callback_number(state.caller or "")
     if own:
-        state.vars["caller_spoken"] = say_phone(own)
+        ctx.spoken("caller_spoken", lambda say: say.phone(own))
         return "own_number"
     return "no_number"
 
@@ -204,7 +303,7 @@ def booking_prepare(ctx: ActionContext) -> str:
 def use_own_number(ctx: ActionContext) -> str:
     number = normalise_callback_number(ctx.state.caller) or ctx.state.caller
     ctx.state.vars["callback_number"] = number
-    ctx.state.vars["callback_spoken"] = say_phone(number)
+    ctx.spoken("callback_spoken", lambda say: say.phone(number))
     return "done"
 
 
@@ -214,7 +313,7 @@ def check_callback_number(ctx: ActionContext) -> str:
     if number is None:
         return "invalid"
     ctx.state.vars["callback_number"] = number
-    ctx.state.vars["callback_spoken"] = say_phone(number)
+    ctx.spoken("callback_spoken", lambda say: say.phone(number))
     return "ok"
 
 
@@ -233,9 +332,9 @@ def offer_callback_slots(ctx: ActionContext) -> str:
     if not slots:
         return "none"
     ctx.state.vars["slot_keys"] = [s.key for s in slots]
-    ctx.state.vars["slot_choices"] = "".join(
-        ctx.words("slot_choice", slot=say_slot(s.start, s.end, ctx.now.date()), key=str(i + 1))
-        for i, s in enumerate(slots))
+    ctx.spoken("slot_choices", lambda say: "".join(
+        say.words("slot_choice", slot=say.slot(s.start, s.end, ctx.now.date()), key=str(i + 1))
+        for i, s in enumerate(slots)))
     return "offered"
 
 
@@ -247,9 +346,9 @@ def pick_slot(ctx: ActionContext) -> str:
         return "invalid"
     slot = slot_from_key(keys[int(choice) - 1], ctx.policy.slot_minutes)
     ctx.state.vars["chosen_slot"] = slot.key
-    ctx.state.vars["chosen_slot_spoken"] = say_slot(slot.start, slot.end, ctx.now.date())
-    old_slot = ctx.state.vars.get("old_slot")
-    ctx.state.vars["replace_note"] = ctx.words("replace_note", old_slot=old_slot) if old_slot else ""
+    ctx.spoken("chosen_slot_spoken", lambda say: say.slot(slot.start, slot.end, ctx.now.date()))
+    ctx.spoken("replace_note", lambda say: say.words("replace_note", old_slot=say.var("old_slot"))
+               if say.var("old_slot") else "")
     return "ok"
 
 
@@ -260,7 +359,7 @@ def book_slot(ctx: ActionContext) -> str:
                             ctx.policy.slot_capacity, ctx.state.language, ctx.state.call_sid, ctx.now)
     if booking is None:
         return "full"
-    ctx.state.vars["from_spoken"] = say_phone(ctx.policy.callback_from_number)
+    ctx.spoken("from_spoken", lambda say: say.phone(ctx.policy.callback_from_number))
     ctx.state.note("booked", slot=slot.key)
     number = ctx.state.vars["callback_number"]
     if number.startswith("+861"):  # a mainland mobile can take the confirmation by SMS
@@ -275,9 +374,9 @@ def load_booking(ctx: ActionContext) -> str:
     booking = ctx.repo.open_booking(ctx.state.caller, ctx.now) if ctx.state.caller else None
     if booking is None:
         return "none"
-    ctx.state.vars["booked_slot_spoken"] = say_slot(booking.slot_start, booking.slot_end, ctx.now.date())
-    ctx.state.vars["booked_number_spoken"] = say_phone(booking.callback_number)
-    ctx.state.vars["from_spoken"] = say_phone(ctx.policy.callback_from_number)
+    ctx.spoken("booked_slot_spoken", lambda say: say.slot(booking.slot_start, booking.slot_end, ctx.now.date()))
+    ctx.spoken("booked_number_spoken", lambda say: say.phone(booking.callback_number))
+    ctx.spoken("from_spoken", lambda say: say.phone(ctx.policy.callback_from_number))
     return "found"
 
 

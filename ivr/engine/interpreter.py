@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from ivr.engine import events as ev
 from ivr.engine.actions import Ask, Enqueue, Hangup, Hold, LeaveQueue, Nothing, Pause, Prompt, Speech, Turn
-from ivr.engine.builtin_actions import ACTIONS, ActionContext
+from ivr.engine.builtin_actions import ACTIONS, ActionContext, Speaker, set_spoken, spoken_values
 from ivr.engine.policy import Policy
 from ivr.engine.ports import Repository
 from ivr.engine.state import CallState
@@ -45,7 +46,8 @@ class Engine:
 
     # --- prompts ------------------------------------------------------------------------------
 
-    def words(self, prompt_id: str, values: dict | None = None, language: str = "cmn") -> str:
+    def words(self, prompt_id: str, values: Mapping[str, str] | None = None, language: str = "cmn") -> str:
+        """A prompt's words in `language` (Mandarin where it has none), filled in with `values`."""
         texts = self.flow.prompts.get(language, {})
         template = texts.get(prompt_id) or self.flow.prompts["cmn"].get(prompt_id, "")
         return template.format_map(_Vars(str, values or {}))
@@ -62,12 +64,14 @@ class Engine:
         return prompt_id
 
     def prompt(self, state: CallState, prompt_id: str) -> Prompt:
+        """The caller's words are filled with the spoken values of the caller's language (Wu
+        numbers and dates for a Wu caller), the Mandarin fallback with the Mandarin values."""
         prompt_id = self.variant(state, prompt_id)
         cmn = self.flow.prompts["cmn"].get(prompt_id, "")
-        values = _Vars(str, {k: v for k, v in state.vars.items() if isinstance(v, str)})
-        text = self.words(prompt_id, values, state.language)
+        text = self.words(prompt_id, spoken_values(state.vars, state.language), state.language)
+        fallback = cmn.format_map(_Vars(str, spoken_values(state.vars, "cmn")))
         return Prompt(prompt_id=prompt_id, language=state.language, text=text,
-                      fallback_text=cmn.format_map(values), static=not placeholders(cmn), slow=state.slow)
+                      fallback_text=fallback, static=not placeholders(cmn), slow=state.slow)
 
     # --- entry point --------------------------------------------------------------------------
 
@@ -145,11 +149,16 @@ class _Run:
             else:
                 self.speech_out.append(self.engine.prompt(self.state, prompt_id))
 
+    def spoken(self, name: str, build: Callable[[Speaker], str]) -> None:
+        """A value the caller hears, in every spoken language (see builtin_actions.set_spoken)."""
+        set_spoken(self.state.vars, name, build, self.engine.words)
+
     # --- moving between steps -------------------------------------------------------------------
 
     def run_action(self, name: str, arg: str | None, value: str | None = None) -> str:
         ctx = ActionContext(state=self.state, repo=self.repo, policy=self.policy, now=self.now,
-                            words=lambda pid, **v: self.engine.words(pid, v), value=value, arg=arg)
+                            words=lambda pid, **v: self.engine.words(pid, v), value=value, arg=arg,
+                            prompt_words=self.engine.words)
         result = ACTIONS[name].run(ctx)
         self.state.note("result", action=name, result=result)
         return result
@@ -320,13 +329,12 @@ class _Run:
         return None
 
     def ask_to_confirm(self, step: Step, intent: str | None, key: str) -> None:
-        from ivr.speakable import say_digit_groups
         state = self.state
         state.vars["pending"] = {"key": key}
         if step.collect:
-            state.vars["pending_words"] = say_digit_groups(key)
+            self.spoken("pending_words", lambda say: say.digits(key))
         else:
-            state.vars["pending_words"] = self.engine.words(f"intent_{intent}") or key
+            self.spoken("pending_words", lambda say: say.words(f"intent_{intent}") or key)
         self.speech_out.append(Pause(KEY_PAUSE_SECONDS))
         self.say(["speech_confirm"])
         self.wait = Ask(max_digits=1, finish_on_key="", timeout=self.policy.later_timeout_seconds,
@@ -394,7 +402,7 @@ class _Run:
             state.vars["queue_leave"] = "timeout"
             self.wait = LeaveQueue()
             return
-        state.vars["queue_ahead"] = str(max(event.position - 1, 0))
+        self.spoken("queue_ahead", lambda say: say.count(max(event.position - 1, 0)))
         self.say(["queue_position" if event.position > 1 else "queue_next"], self.step)
         self.wait = Hold(leave_key="1", timeout=self.policy.queue_announce_seconds)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Iterator
 
 from ivr.flow.schema import BARGE_IN_POLICIES, SPECIAL_TARGETS, Handler, Step, Transition
@@ -20,6 +21,9 @@ MENU_KEYS_NOT_COUNTED = {"0", "*", "#"}
 MAX_MENU_OPTIONS = 3
 MIN_FIRST_TIMEOUT = 8
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A prompt id names its recording file and the URL that plays it; "." is kept for the segments of a
+# templated prompt (confirm_booking.1) and "w." for the words of a pieces file.
+_PROMPT_ID = re.compile(r"^[A-Za-z0-9_@-]+$")
 
 
 def step_transitions(step: Step) -> Iterator[tuple[str, Transition]]:
@@ -133,6 +137,11 @@ def check_flow(flow: "Flow") -> None:
         for prompt_id, text in texts.items():
             if not text:
                 problems.append(f"{flow.prompt_files[lang]}: prompt '{prompt_id}' has no words")
+    for lang, texts in flow.prompts.items():
+        for prompt_id in texts:
+            if not _PROMPT_ID.match(prompt_id):
+                problems.append(f"{flow.prompt_files[lang]}: prompt '{prompt_id}': the id may only use letters, "
+                                "digits, _, - and @ (it names the recording file)")
     for prompt_id in cmn:
         base = prompt_id.split("@")[0]
         if "@" in prompt_id and (base not in cmn or prompt_id.split("@")[1] not in ("speech", "spoken")):
@@ -188,19 +197,75 @@ def _translation_problems(flow: "Flow", lang: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class PieceReport:
+    """What a fully recorded language takes (ivr.prompts.pieces): whole prompts, segments of the
+    templated ones, and the words of its pieces file, drafts or reviewed."""
+
+    language: str
+    file: str  # prompts/<lang>_pieces.yaml
+    has_file: bool
+    prompts: int
+    segments: int
+    words: int
+    word_drafts: int
+    word_reviewed: int
+    pieces: tuple = ()  # the Pieces, for the spoken-forms check
+
+    @property
+    def total(self) -> int:
+        return self.prompts + self.segments + self.words
+
+    @cached_property
+    def unsayable(self) -> list[str]:
+        """Spoken numbers, dates and times (a sample of every form) the words cannot say."""
+        from ivr.prompts.pieces import Composer, value_samples
+        from ivr.speakable import LANGUAGES as SPOKEN
+        if self.language not in SPOKEN:
+            return []
+        composer = Composer(self.pieces, self.language)
+        return [text for text in value_samples(self.language)
+                if not composer.compose(text, lambda _: True).complete]
+
+    def summary(self) -> str:
+        words = (f"{self.words} words ({self.word_drafts} drafts, {self.word_reviewed} reviewed)"
+                 if self.has_file else "no such file: numbers, dates and times cannot be recorded")
+        line = (f"{self.file}: {words}; a full recording is {self.total} pieces: {self.prompts} whole "
+                f"prompts, {self.segments} segments, {self.words} words")
+        gaps = self.unsayable
+        if gaps:
+            shown = "、".join(gaps[:5]) + (" …" if len(gaps) > 5 else "")
+            line += f"\n  {len(gaps)} spoken numbers, dates or times no word says, e.g. {shown}"
+        return line
+
+
+@dataclass(frozen=True)
 class TranslationReport:
-    """How far a language's script is: ids with no words yet, drafts, reviewed."""
+    """How far a language's script is: ids with no words yet, drafts, reviewed; and its pieces."""
 
     language: str
     file: str
     missing: list[str]
     drafts: list[str]
     reviewed: list[str]
+    pieces: PieceReport | None = None
 
     def summary(self) -> str:
         total = len(self.missing) + len(self.drafts) + len(self.reviewed)
-        return (f"{self.file}: {len(self.drafts) + len(self.reviewed)} of {total} prompts have words "
+        line = (f"{self.file}: {len(self.drafts) + len(self.reviewed)} of {total} prompts have words "
                 f"({len(self.drafts)} drafts, {len(self.reviewed)} reviewed, {len(self.missing)} missing)")
+        return line + ("\n" + self.pieces.summary() if self.pieces else "")
+
+
+def piece_report(flow: "Flow", lang: str) -> PieceReport:
+    from ivr.prompts.pieces import pieces_for
+    pieces = pieces_for(flow.prompts, lang, flow.piece_words.get(lang, {}))
+    count = {kind: sum(1 for p in pieces if p.kind == kind) for kind in ("prompt", "segment", "word")}
+    marked = set(flow.pieces_reviewed.get(lang, []))
+    words = flow.piece_words.get(lang, {})
+    reviewed = sum(1 for word_id in words if word_id in marked)
+    return PieceReport(lang, flow.piece_files.get(lang, f"prompts/{lang}_pieces.yaml"), lang in flow.piece_files,
+                       count["prompt"], count["segment"], count["word"], len(words) - reviewed, reviewed,
+                       tuple(pieces))
 
 
 def translation_report(flow: "Flow", lang: str) -> TranslationReport:
@@ -209,7 +274,8 @@ def translation_report(flow: "Flow", lang: str) -> TranslationReport:
     missing = [pid for pid in cmn if not texts.get(pid)]
     reviewed = [pid for pid in cmn if texts.get(pid) and pid in marked]
     drafts = [pid for pid in cmn if texts.get(pid) and pid not in marked]
-    return TranslationReport(lang, flow.prompt_files.get(lang, f"prompts/{lang}.yaml"), missing, drafts, reviewed)
+    return TranslationReport(lang, flow.prompt_files.get(lang, f"prompts/{lang}.yaml"), missing, drafts, reviewed,
+                             piece_report(flow, lang))
 
 
 def _barge_in_problems(where: str, step: Step) -> list[str]:
