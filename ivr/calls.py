@@ -114,14 +114,14 @@ class CallService:
 
     def start(self, call_sid: str, caller: str, called: str, keeper: Keeper[Answer]) -> Answer:
         with self.sessions() as db, db.begin():
+            if self.on_call_start is not None:  # also where a stream process picks a call up
+                self.on_call_start(db)
             row = self._load(db, call_sid)
             now = self.clock()
             if row is not None:  # the first request again (a retry)
                 state = CallState.from_json(row.state)
                 again = keeper.replay(row)
                 return again if again is not None else keeper.answer(row, self._jump(db, state, state.step, now))
-            if self.on_call_start is not None:
-                self.on_call_start(db)
             state = CallState(call_sid=call_sid, caller=caller)
             turn = self._handle(db, state, ev.CallStarted(caller, called), now)
             row = CallSession(call_sid=call_sid, caller=caller, state={}, turn=0, last_response="",

@@ -23,6 +23,7 @@ from ivr.hearing.batch import Hearing
 from ivr.importer import import_matters
 from ivr.hearing.build import build_hearing
 from ivr.prompts.render import PromptRenderer
+from ivr.prompts.pieces import pieces_for
 from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.store import PromptStore
 from ivr.timeutil import utc_now
@@ -70,7 +71,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
                               rate_wpm=settings.tts_rate_wpm)
     recordings = RecordingIndex(settings.prompt_cache_dir, sessions)
     recordings.refresh()
-    store = PromptStore(renderer, settings.prompt_cache_dir, flow.prompts, recordings)
+    pieces = {lang: pieces_for(flow.prompts, lang, flow.piece_words.get(lang, {})) for lang in flow.prompts
+              if lang != "cmn"}
+    store = PromptStore(renderer, settings.prompt_cache_dir, flow.prompts, recordings, pieces)
     missing = store.missing_recordings("wuu")
     if missing:
         shown = ", ".join(missing[:8]) + (" …" if len(missing) > 8 else "")

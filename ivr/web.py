@@ -55,11 +55,26 @@ def create_app(settings: Settings, clock: Clock | None = None, runtime: Runtime 
     @app.get("/prompts/rec/<lang>/<int:recording_id>/<prompt_id>.<ext>")
     def recorded_prompt(lang: str, recording_id: int, prompt_id: str, ext: str) -> Response:
         path = rt.store.recording_path(recording_id)
+        if path is None:  # saved since this process last looked (a stream process started the call)
+            rt.store.recordings.refresh()
+            path = rt.store.recording_path(recording_id)
         if path is None or ext not in ("wav", "txt"):
             abort(404)
         if ext == "txt":
             texts = rt.flow.prompts.get(lang, {})
             return _text(texts.get(prompt_id) or rt.flow.prompts["cmn"].get(prompt_id, ""))
+        response = send_file(path, mimetype="audio/wav", conditional=True)
+        response.headers["Cache-Control"] = AUDIO_CACHE
+        return response
+
+    @app.get("/prompts/composed/<key>.<ext>")
+    def composed_prompt(key: str, ext: str) -> Response:
+        """A sentence joined from recorded pieces (named by the takes it joins: immutable)."""
+        path = rt.store.composed_path(key, ext) if ext in ("wav", "txt") else None
+        if path is None:
+            abort(404)
+        if ext == "txt":
+            return _text(path.read_text("utf-8"))
         response = send_file(path, mimetype="audio/wav", conditional=True)
         response.headers["Cache-Control"] = AUDIO_CACHE
         return response

@@ -1,6 +1,6 @@
 """The operator console in a real browser: Debian's Chromium driven by Playwright (sync API).
 
-    from browser_harness import chromium, web  # noqa: F401  (the fixtures)
+    (the fixtures are registered in conftest.py, so every module shares one Playwright)
 
     def test_something(web, hotline):
         add_accounts(hotline, OPERATOR)

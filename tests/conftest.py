@@ -5,6 +5,7 @@ from typing import Iterator
 
 import pytest
 
+from browser_harness import chromium, web  # noqa: F401 - the browser fixtures, one Playwright per worker
 from hotline_harness import COVERAGE, Hotline
 
 

@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from browser_harness import (  # noqa: F401 - chromium and web are fixtures
-    NARROW, OPERATOR, OTHER_OPERATOR, SUPERVISOR, WebConsole, add_accounts, chromium, expect_flash, focused,
-    no_sideways_scrolling, screenshot, web)
+from browser_harness import (
+    NARROW, OPERATOR, OTHER_OPERATOR, SUPERVISOR, WebConsole, add_accounts, expect_flash, focused,
+    no_sideways_scrolling, screenshot)
 from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
 from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
 from ivr.console.throttle import ThrottlePolicy

@@ -10,7 +10,7 @@ import pytest
 from test_console_web import OPERATOR, OPERATOR_PW, console, is_login_redirect, logged_in, text  # noqa: F401
 
 ID_LAST4 = "9731"  # keyed by the caller below, wrong on purpose, so it is in no matter record
-SAMPLE_ARGS = {"booking_id": 1, "operator_id": 1}
+SAMPLE_ARGS = {"booking_id": 1, "operator_id": 1, "lang": "wuu", "prompt_id": "main_menu", "version": 1}
 
 
 def console_rules(app, method: str) -> list[str]:
@@ -35,7 +35,8 @@ def test_the_map_has_every_page(console) -> None:  # noqa: F811
     gets = console_rules(console.app, "GET")
     for page in ("/console/waiting", "/console/api/waiting", "/console/callbacks", "/console/follow-up",
                  "/console/history", "/console/glance", "/console/supervisor/rules",
-                 "/console/supervisor/accounts", "/console/supervisor/audit"):
+                 "/console/supervisor/accounts", "/console/supervisor/audit", "/console/supervisor/prompts",
+                 "/console/supervisor/prompts/wuu/main_menu", "/console/supervisor/prompts/wuu/script"):
         assert page in gets
 
 

@@ -111,7 +111,7 @@ def test_an_upload_in_each_format_is_converted_and_heard_on_the_next_call(studio
     tag, channels, rate, samples = read_telephone_wav(served)
     assert (tag, channels, rate) == (WAVE_FORMAT_MULAW, 1, 8000)
     assert abs(samples / rate - take.seconds) < 0.01
-    assert 3.0 < take.seconds < 8.5  # the 1 s of silence before and after is trimmed
+    assert 14.0 < take.seconds < 16.2  # espeak-ng's 15.8 s, the 1 s of silence before and after trimmed
     twin = studio.app.test_client().get(url.replace(".wav", ".txt")).get_data(as_text=True)
     assert twin == studio.rt.flow.prompts["wuu"]["main_menu"]
 
@@ -219,3 +219,72 @@ def test_the_command_line_imports_a_folder(studio: Hotline, speech, tmp_path: Pa
     assert re.search(r"ok\s+main_menu\s+v1", out) and "typo_menu.flac: 文件名不是提示语编号" in err
     assert "/prompts/rec/wuu/" in " ".join(played(studio.call(WUU_CALLER)))
     assert audit_actions(studio)[0][1]["prompt"] == "main_menu"
+
+
+def test_a_prompt_with_values_is_said_with_recorded_pieces_once_all_are_recorded(studio: Hotline, tmp_path) -> None:
+    """The Wu status count ("核对好了。侬有两桩事体，…") joins its two recorded segments and the
+    recorded count word into one file; until every piece is there it is synthesised whole."""
+    from dataclasses import dataclass
+    from ivr.prompts import library
+    from ivr.prompts.audio import silence_wav
+    from ivr.prompts.catalog import pieces
+
+    @dataclass
+    class Take:  # a 0.2 s take per piece (the intake is tested above)
+        wav: bytes
+        seconds: float = 0.2
+        level_db: float = -18.5
+        source_format: str = "wav"
+        warnings: tuple = ()
+    silence_wav(tmp_path / "piece.wav", 0.2)
+    take = Take((tmp_path / "piece.wav").read_bytes())
+    caller = "+8613800000001"  # registered, several matters
+    studio.remember_language(caller, "wuu")
+    all_pieces = pieces(studio.rt.flow, "wuu")
+    with studio.rt.sessions() as db, db.begin():
+        for piece in all_pieces:
+            if piece.piece_id != "status_count.2":
+                library.save_take(db, "wuu", piece.piece_id, take, text=piece.text, source_name="piece.wav",
+                                  actor=SUPERVISOR, now=studio.clock.now())
+
+    def status_heard() -> str:
+        call = studio.call(caller)
+        for keys in ("2", "1", "1234#"):  # the menu (not a person first), status, the ID digits
+            call.press(keys)
+        return next(h.url.replace(BASE_URL, "") for h in call.heard if "核对好了" in (h.text or ""))
+
+    assert "/prompts/tts/" in status_heard()  # one segment missing: the whole sentence synthesised
+    page = logged_in(studio).get(f"{STUDIO}/wuu/status_count").get_data(as_text=True)
+    assert re.search(r"status_count\.2</a>：[^<]*—— <strong>缺</strong>", page), page
+    with studio.rt.sessions() as db, db.begin():
+        library.save_take(db, "wuu", "status_count.2", take, text="…", source_name="piece.wav", actor=SUPERVISOR,
+                          now=studio.clock.now())
+    url = status_heard()
+    assert url.startswith("/prompts/composed/"), url
+    client = studio.app.test_client()
+    words = client.get(url.replace(".wav", ".txt")).get_data(as_text=True)
+    assert words.startswith("核对好了。侬有") and words.endswith("桩事体，先讲最新个。")
+    composition = studio.rt.store.composers["wuu"].compose(words, lambda pid: True)
+    pauses = sum(p for p in composition.parts if isinstance(p, float))
+    takes_in_it = sum(1 for p in composition.parts if isinstance(p, str))
+    served = studio.settings.var_dir / "composed.wav"
+    served.write_bytes(client.get(url).data)
+    _tag, _channels, rate, samples = read_telephone_wav(served)
+    assert takes_in_it >= 3 and abs(samples / rate - (0.2 * takes_in_it + pauses)) < 0.01
+
+
+def test_calls_keep_their_recordings_when_the_database_cannot_answer(studio: Hotline, speech, caplog) -> None:
+    """The index asks the database at each call start; when it cannot, it keeps what it had
+    (and does not ask again at every call for a few seconds)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+    upload(logged_in(studio), "wuu", "main_menu", speech["mp3"], "menu.mp3")
+    index = studio.rt.store.recordings
+    index.refresh()
+    take = index.lookup("wuu", "main_menu")
+    assert take is not None
+    index.sessions = sessionmaker(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
+                                                connect_args={"connect_timeout": 1}))
+    index.refresh()
+    assert "could not read the choices" in caplog.text and index.lookup("wuu", "main_menu") == take
+    assert index.file(take) is not None and index.file(take).exists()

@@ -48,7 +48,7 @@ from ivr.media.commands import (Answer, Clear, HandOff, Mark, Output, PlayAudio,
 from ivr.media.keys import DTMF_KEYS, KeyEntry
 from ivr.media.playback import Playback
 from ivr.media.speech import SpeechDetector, SpeechEnded, SpeechPaused, SpeechSignal, SpeechStarted, WordsSoFar
-from ivr.prompts.store import Audible
+from ivr.prompts.audible import Audible
 
 # Timers fire up to a microsecond early, so float rounding of clock sums cannot hold a timer
 # back by a whole tick of the transport.

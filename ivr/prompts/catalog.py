@@ -116,7 +116,7 @@ def coverage(flow: Flow, recordings: RecordingIndex) -> list[Coverage]:
 
 def pieces(flow: Flow, language: str) -> list[Piece]:
     """The pieces dynamic prompts are said with (segments between values, number and day words)."""
-    return [p for p in pieces_for(flow.prompts, language) if p.kind != "prompt"]
+    return [p for p in pieces_for(flow.prompts, language, flow.piece_words.get(language, {})) if p.kind != "prompt"]
 
 
 def piece_entries(flow: Flow, language: str, recordings: RecordingIndex) -> list[Entry]:

@@ -5,12 +5,15 @@ fetch of its URL, never while a webhook waits.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.engine.actions import Pause, Prompt, Speech
-from ivr.prompts.audio import silence_wav
+from ivr.prompts.audible import Audible
+from ivr.prompts.audio import atomic_write_bytes, mulaw_wav_bytes, read_telephone_audio, silence_wav
+from ivr.prompts.pieces import Composer, Piece
 from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.render import PromptRenderer
 
@@ -19,18 +22,11 @@ SAY_LANGUAGE, SAY_VOICE = "cmn-CN", "Polly.Zhiyu"
 SLOW_FACTOR = 0.8
 
 
-@dataclass(frozen=True)
-class Audible:
-    """One thing to play: a URL path under the service (kind "play") or words for <Say>."""
-
-    kind: str  # "play" | "say"
-    path: str
-    text: str
-
-
 class PromptStore:
     def __init__(self, renderer: PromptRenderer | None, cache_dir: Path, prompts: dict[str, dict[str, str]],
-                 recordings: RecordingIndex | None = None) -> None:
+                 recordings: RecordingIndex | None = None, pieces: dict[str, list[Piece]] | None = None) -> None:
+        """`pieces`: per language, what its prompts with values can be said with once recorded
+        (ivr.prompts.pieces.pieces_for)."""
         self.renderer = renderer if renderer and renderer.available() else None
         # For callers who ask to slow down (讲慢一眼): the same voice at 80 % of the rate.
         self.slow_renderer = PromptRenderer(renderer.cache_dir, voice=renderer.voice,
@@ -42,6 +38,8 @@ class PromptStore:
         self.cache_dir = cache_dir
         self.prompts = prompts
         self.recordings = recordings or RecordingIndex(cache_dir)
+        self.composers = {lang: Composer(found, lang) for lang, found in (pieces or {}).items() if found}
+        self.composed_dir = cache_dir / "composed"
         self._twins: set[str] = set()
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.silence_path = cache_dir / "silence-500ms.wav"
@@ -64,6 +62,9 @@ class PromptStore:
             if prompt.static and not prompt.slow else None
         if recording is not None:
             return Audible("play", f"/prompts/rec/{prompt.language}/{recording}/{prompt.prompt_id}.wav", prompt.text)
+        composed = self._composed(prompt) if not prompt.static and not prompt.slow else None
+        if composed is not None:
+            return composed
         text = prompt.text if prompt.language == "cmn" else prompt.fallback_text
         if self.renderer is None:
             return Audible("say", "", text)
@@ -73,6 +74,38 @@ class PromptStore:
             renderer.write_text_twin(text)
             self._twins.add(key)
         return Audible("play", f"/prompts/tts/{key}.wav", text)
+
+    def _composed(self, prompt: Prompt) -> Audible | None:
+        """A prompt with values said with recorded pieces, joined into one file: only when every
+        piece is recorded (never synthesised speech in mid-sentence)."""
+        composer = self.composers.get(prompt.language)
+        if composer is None:
+            return None
+        language = prompt.language
+        composition = composer.compose(prompt.text, lambda pid: self.recordings.lookup(language, pid) is not None)
+        if composition.parts is None:
+            return None
+        takes = [part if isinstance(part, float) else self.recordings.lookup(language, part)
+                 for part in composition.parts]
+        key = hashlib.sha256(json.dumps([language, takes]).encode()).hexdigest()[:24]
+        wav = self.composed_dir / f"{key}.wav"
+        if not wav.exists():
+            audio = b""
+            for take in takes:
+                if isinstance(take, float):
+                    audio += b"\xff" * round(take * 8000)  # μ-law silence
+                    continue
+                path = self.recordings.file(take) if take is not None else None
+                if path is None:
+                    return None
+                audio += read_telephone_audio(path)
+            atomic_write_bytes(self.composed_dir / f"{key}.txt", prompt.text.encode("utf-8"), fsync=False)
+            atomic_write_bytes(wav, mulaw_wav_bytes(audio), fsync=False)
+        return Audible("play", f"/prompts/composed/{key}.wav", prompt.text)
+
+    def composed_path(self, key: str, ext: str) -> Path | None:
+        path = self.composed_dir / f"{key}.{ext}"
+        return path if len(key) == 24 and key.isalnum() and path.exists() else None
 
     def lookup(self, key: str) -> tuple[PromptRenderer, str] | None:
         """Which renderer made `key` (normal or slow pace) and its words; the key says it."""

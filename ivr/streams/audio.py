@@ -8,6 +8,7 @@ from pathlib import Path
 from ivr.prompts.audio import read_telephone_audio
 from ivr.prompts.store import PromptStore
 
+_COMPOSED = re.compile(r"/prompts/composed/([0-9a-f]{24})\.wav")
 _TTS = re.compile(r"/prompts/tts/([0-9a-f]+)\.wav")
 _REC = re.compile(r"/prompts/rec/([a-z]+)/([0-9]+)/[A-Za-z0-9_.@-]+\.wav")
 
@@ -19,6 +20,8 @@ def prompt_file(store: PromptStore, path: str) -> Path | None:
         return store.silence_path
     if match := _REC.fullmatch(path):
         return store.recording_path(int(match.group(2)))
+    if match := _COMPOSED.fullmatch(path):
+        return store.composed_path(match.group(1), "wav")
     if match := _TTS.fullmatch(path):
         found = store.lookup(match.group(1))
         if found is None:

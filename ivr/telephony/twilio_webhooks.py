@@ -64,6 +64,7 @@ def _listen(rt: Runtime, call_sid: str, token: int) -> ev.Event:
 
 
 def _to_stream(rt: Runtime, call_sid: str, caller: str) -> str:
+    rt.store.recordings.refresh()  # the call goes on here by webhooks if its stream is lost
     parameters = {"token": stream_token(rt.settings.id_hash_secret, call_sid), "from": caller, "to": param("To")}
     return render_stream_connect(TurnUrls(rt.settings.public_base_url, 0), stream_url(rt.settings.public_base_url),
                                  parameters)
