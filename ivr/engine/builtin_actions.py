@@ -36,7 +36,7 @@ from ivr.speakable import (
     written_slot,
 )
 
-MATTERS_PER_PAGE = 3
+MATTERS_PER_PAGE = 1  # one matter at a time: 1 skips to the next one, even while it is read
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
@@ -254,15 +254,19 @@ def _pages(say: Speaker, ordered: list[MatterView], today: date) -> list[str]:
     return [" ".join(sentences[i:i + MATTERS_PER_PAGE]) for i in range(0, len(sentences), MATTERS_PER_PAGE)]
 
 
-@action("more", "last", "none")
+@action("more", "next", "last", "none")
 def status_page(ctx: ActionContext) -> str:
+    """"more" after the first matter (the options in full), "next" after later ones (short:
+    the caller knows them by then), "last" after the last."""
     pages: list[str] = ctx.state.vars.get("status_pages") or []
     number = int(ctx.state.vars.get("status_page_no", 0))
     if not pages:
         return "none"
     number = min(number, len(pages) - 1)
     ctx.spoken("status_text", lambda say: _page(say.var("status_pages"), pages, number))
-    return "more" if number + 1 < len(pages) else "last"
+    if number + 1 >= len(pages):
+        return "last"
+    return "more" if number == 0 else "next"
 
 
 def _page(pages: Any, mandarin: list[str], number: int) -> str:
