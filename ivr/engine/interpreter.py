@@ -13,7 +13,8 @@ from datetime import datetime
 
 from ivr.engine import events as ev
 from ivr.engine.actions import Ask, Enqueue, Hangup, Hold, LeaveQueue, Nothing, Pause, Prompt, Speech, Turn
-from ivr.engine.builtin_actions import ACTIONS, ActionContext, Speaker, set_spoken, spoken_values
+from ivr.engine.builtin_actions import ACTIONS, ActionContext
+from ivr.engine.spoken import Speaker, set_spoken, spoken_values
 from ivr.engine.policy import Policy
 from ivr.engine.ports import Repository
 from ivr.engine.state import CallState
