@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import subprocess
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
+
+from ivr.prompts.audio import silence_wav
 
 # extension → (container, codec, sample rate)
 FORMATS = {"wav": ("wav", "pcm_s16le", 44100), "mp3": ("mp3", "libmp3lame", 44100),
@@ -57,3 +60,21 @@ def encode(pcm_wav: Path, ext: str) -> bytes:
         for packet in stream.encode(None):
             dst.mux(packet)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class SilentTake:
+    """A take as ivr.prompts.library stores it, without the intake (tests of what plays a take,
+    not of how it was made): `seconds` of μ-law silence."""
+
+    wav: bytes
+    seconds: float
+    level_db: float = -18.5
+    source_format: str = "wav"
+    warnings: tuple = ()
+
+
+def silent_take(folder: Path, seconds: float) -> SilentTake:
+    path = folder / f"silence-{seconds}.wav"
+    silence_wav(path, seconds)
+    return SilentTake(path.read_bytes(), seconds)

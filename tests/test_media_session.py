@@ -3,7 +3,6 @@ barge-in by policy, echo guard, speech answers, and the hand-off for waits outsi
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from ivr.media.session import MediaSession
 from ivr.media.speech import SpeechEnded, SpeechPaused, SpeechStarted, WordsSoFar
 from ivr.db.schema import make_engine, session_factory, upgrade
 from ivr.prompts import library
-from ivr.prompts.audio import silence_wav
 from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.store import PromptStore
+from studio_audio import silent_take
 
 RECORDED = ("menu", "notice", "still", "goodbye")
 
@@ -45,8 +44,7 @@ def store(tmp_path: Path) -> PromptStore:
     db = make_engine(f"sqlite:///{tmp_path / 'prompts.sqlite'}")
     upgrade(db)
     sessions = session_factory(db)
-    silence_wav(tmp_path / "take.wav", 0.5)
-    take = TakeAudio(wav=(tmp_path / "take.wav").read_bytes(), seconds=0.5)
+    take = silent_take(tmp_path, 0.5)
     with sessions() as tx, tx.begin():
         for prompt_id in RECORDED:
             library.save_take(tx, "cmn", prompt_id, take, text=prompt_id, source_name="take.wav", actor="sup",
@@ -55,14 +53,6 @@ def store(tmp_path: Path) -> PromptStore:
     recordings.refresh()
     return PromptStore(None, tmp_path / "cache", {"cmn": {pid: pid for pid in RECORDED}}, recordings)
 
-
-@dataclass
-class TakeAudio:
-    wav: bytes
-    seconds: float
-    level_db: float = -26.0
-    source_format: str = "wav"
-    warnings: tuple = ()
 
 
 def say(prompt_id: str) -> Prompt:

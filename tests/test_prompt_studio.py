@@ -17,7 +17,7 @@ from ivr.cli import main as cli_main
 from ivr.console.accounts import create_operator
 from ivr.db.models import AuditEntry, PromptRecording
 from ivr.prompts.audio import WAVE_FORMAT_MULAW, read_telephone_wav
-from studio_audio import FORMATS, encode, speech_pcm
+from studio_audio import FORMATS, encode, silent_take, speech_pcm
 
 SUPERVISOR, SUPERVISOR_PW = "chen", "supervisor password 1"
 OPERATOR, OPERATOR_PW = "zhang", "operator password 1"
@@ -224,20 +224,9 @@ def test_the_command_line_imports_a_folder(studio: Hotline, speech, tmp_path: Pa
 def test_a_prompt_with_values_is_said_with_recorded_pieces_once_all_are_recorded(studio: Hotline, tmp_path) -> None:
     """The Wu status count ("核对好了。侬有两桩事体，…") joins its two recorded segments and the
     recorded count word into one file; until every piece is there it is synthesised whole."""
-    from dataclasses import dataclass
     from ivr.prompts import library
-    from ivr.prompts.audio import silence_wav
     from ivr.prompts.catalog import pieces
-
-    @dataclass
-    class Take:  # a 0.2 s take per piece (the intake is tested above)
-        wav: bytes
-        seconds: float = 0.2
-        level_db: float = -18.5
-        source_format: str = "wav"
-        warnings: tuple = ()
-    silence_wav(tmp_path / "piece.wav", 0.2)
-    take = Take((tmp_path / "piece.wav").read_bytes())
+    take = silent_take(tmp_path, 0.2)  # a 0.2 s take per piece (the intake is tested above)
     caller = "+8613800000001"  # registered, several matters
     studio.remember_language(caller, "wuu")
     all_pieces = pieces(studio.rt.flow, "wuu")

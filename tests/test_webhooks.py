@@ -220,21 +220,10 @@ def test_prompt_audio_is_real_telephone_audio_with_a_text_twin(hotline) -> None:
 
 def _save_take(hotline, language: str, prompt_id: str, seconds: float) -> int:
     """A take as the prompt studio stores it (the studio's own tests make real ones)."""
-    from dataclasses import dataclass
     from ivr.prompts import library
-    from ivr.prompts.audio import silence_wav
-
-    @dataclass
-    class Take:
-        wav: bytes
-        seconds: float
-        level_db: float = -26.0
-        source_format: str = "wav"
-        warnings: tuple = ()
-    path = hotline.settings.var_dir / "take.wav"
-    silence_wav(path, seconds)
+    from studio_audio import silent_take
     with hotline.rt.sessions() as db, db.begin():
-        row = library.save_take(db, language, prompt_id, Take(path.read_bytes(), seconds), text="…",
+        row = library.save_take(db, language, prompt_id, silent_take(hotline.settings.var_dir, seconds), text="…",
                                 source_name="take.wav", actor="sup", now=hotline.clock.now())
         return row.id
 
