@@ -84,16 +84,20 @@ def _other_texts(words: dict[str, str], prompt_id: str) -> dict[str, str]:
     return {pid: text for pid, text in words.items() if pid != prompt_id and text and not placeholders(text)}
 
 
-def take_in_one(db: Session, flow: Flow, language: str, prompt_id: str, data: bytes, filename: str, *,
-                actor: str, now: datetime) -> Saved:
-    """Convert, check and save one take; UploadRefused (nothing stored) if it cannot be used."""
+def take_in_one(sessions: sessionmaker[Session], flow: Flow, language: str, prompt_id: str, data: bytes,
+                filename: str, *, actor: str, now: datetime) -> Saved:
+    """Convert, check and save one take; UploadRefused (nothing stored) if it cannot be used.
+
+    The conversion (seconds, for a long file) runs before the transaction: a write transaction
+    held meanwhile would make live calls wait for the database."""
     words = recordable_texts(flow, language)
     if prompt_id not in words:
         raise UploadRefused(f"没有编号为 {prompt_id} 的提示语。")
     intake = take_in(data, filename, text=words[prompt_id], other_texts=_other_texts(words, prompt_id))
-    row = library.save_take(db, language, prompt_id, intake, text=words[prompt_id], source_name=filename,
-                            actor=actor, now=now)
-    return Saved(row.version, row.seconds, list(row.warnings))
+    with sessions() as db, db.begin():
+        row = library.save_take(db, language, prompt_id, intake, text=words[prompt_id], source_name=filename,
+                                actor=actor, now=now)
+        return Saved(row.version, row.seconds, list(row.warnings))
 
 
 def _extension(name: str) -> str:
@@ -156,8 +160,7 @@ def bulk_import(sessions: sessionmaker[Session], flow: Flow, language: str, file
             report.rows.append(ImportRow(name, prompt_id, False, "这一批里已经有这个编号的录音，没有重复导入。"))
         else:
             try:
-                with sessions() as db, db.begin():
-                    saved = take_in_one(db, flow, language, prompt_id, data, name, actor=actor, now=now)
+                saved = take_in_one(sessions, flow, language, prompt_id, data, name, actor=actor, now=now)
             except UploadRefused as exc:
                 report.rows.append(ImportRow(name, prompt_id, False, str(exc)))
                 continue

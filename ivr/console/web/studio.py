@@ -80,9 +80,8 @@ def save_take(lang: str, prompt_id: str) -> Response:
         flash("没有收到录音文件。请先录音或选择文件。", "error")
         return redirect(url_for("console.prompt", lang=lang, prompt_id=prompt_id))
     try:
-        with db_session() as db:
-            result = kit.take_in_one(db, runtime().flow, lang, prompt_id, upload.read(), upload.filename,
-                                     actor=current_operator().username, now=console_now())
+        result = kit.take_in_one(runtime().sessions, runtime().flow, lang, prompt_id, upload.read(), upload.filename,
+                                 actor=current_operator().username, now=console_now())
     except UploadRefused as exc:
         flash(f"没有保存：{exc}", "error")
         return redirect(url_for("console.prompt", lang=lang, prompt_id=prompt_id))
