@@ -226,7 +226,8 @@ def test_a_prompt_with_values_is_said_with_recorded_pieces_once_all_are_recorded
     recorded count word into one file; until every piece is there it is synthesised whole."""
     from ivr.prompts import library
     from ivr.prompts.catalog import pieces
-    take = silent_take(tmp_path, 0.2)  # a 0.2 s take per piece (the intake is tested above)
+    from ivr.prompts.loudness import TRIM_MARGIN_SECONDS
+    take = silent_take(tmp_path, 0.5)  # a 0.5 s take per piece (the intake is tested above)
     caller = "+8613800000001"  # registered, several matters
     studio.remember_language(caller, "wuu")
     all_pieces = pieces(studio.rt.flow, "wuu")
@@ -259,7 +260,8 @@ def test_a_prompt_with_values_is_said_with_recorded_pieces_once_all_are_recorded
     served = studio.settings.var_dir / "composed.wav"
     served.write_bytes(client.get(url).data)
     _tag, _channels, rate, samples = read_telephone_wav(served)
-    assert takes_in_it >= 3 and abs(samples / rate - (0.2 * takes_in_it + pauses)) < 0.01
+    joined = 0.5 - 2 * (TRIM_MARGIN_SECONDS - 0.05)  # each piece joined with 0.05 s of its room kept
+    assert takes_in_it >= 3 and abs(samples / rate - (joined * takes_in_it + pauses)) < 0.01
 
 
 def test_calls_keep_their_recordings_when_the_database_cannot_answer(studio: Hotline, speech, caplog) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ivr.engine.actions import Pause, Prompt, Speech
 from ivr.prompts.audible import Audible
-from ivr.prompts.audio import atomic_write_bytes, mulaw_wav_bytes, read_telephone_audio, silence_wav
+from ivr.prompts.audio import TELEPHONE_RATE, atomic_write_bytes, mulaw_wav_bytes, read_telephone_audio, silence_wav
+from ivr.prompts.loudness import TRIM_MARGIN_SECONDS
 from ivr.prompts.pieces import Composer, Piece
 from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.render import PromptRenderer
@@ -20,6 +21,9 @@ from ivr.prompts.render import PromptRenderer
 log = logging.getLogger(__name__)
 SAY_LANGUAGE, SAY_VOICE = "cmn-CN", "Polly.Zhiyu"
 SLOW_FACTOR = 0.8
+# Every take keeps loudness.TRIM_MARGIN_SECONDS (0.15 s) of room at each end; joined into one
+# sentence, pieces keep 0.05 s of it, so digits follow each other as a person says them.
+JOIN_TRIM_SAMPLES = round((TRIM_MARGIN_SECONDS - 0.05) * TELEPHONE_RATE)
 
 
 class PromptStore:
@@ -98,7 +102,7 @@ class PromptStore:
                 path = self.recordings.file(take) if take is not None else None
                 if path is None:
                     return None
-                audio += read_telephone_audio(path)
+                audio += _inner(read_telephone_audio(path))
             atomic_write_bytes(self.composed_dir / f"{key}.txt", prompt.text.encode("utf-8"), fsync=False)
             atomic_write_bytes(wav, mulaw_wav_bytes(audio), fsync=False)
         return Audible("play", f"/prompts/composed/{key}.wav", prompt.text)
@@ -119,3 +123,8 @@ class PromptStore:
         """Every static prompt text, for `prompts build` (dynamic ones are cached on first use)."""
         from ivr.flow.checker import placeholders
         return sorted({t for t in self.prompts["cmn"].values() if t and not placeholders(t)})
+
+
+def _inner(ulaw: bytes) -> bytes:
+    """A take without most of the room the intake kept at its ends (all of it if that is all)."""
+    return ulaw[JOIN_TRIM_SAMPLES:len(ulaw) - JOIN_TRIM_SAMPLES]
