@@ -35,7 +35,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.mark.parametrize("name", [
-    "five matters are read newest first, three at a time",
+    "five matters are read newest first, one at a time, and 1 goes on to the next",
     "a new booking replaces the old one after confirmation",
     "the daily limit holds across calls from the same number",
     "zero reaches the queue, position is announced, 1 leaves for a callback",
