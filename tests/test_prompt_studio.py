@@ -279,3 +279,12 @@ def test_calls_keep_their_recordings_when_the_database_cannot_answer(studio: Hot
     index.refresh()
     assert "could not read the choices" in caplog.text and index.lookup("wuu", "main_menu") == take
     assert index.file(take) is not None and index.file(take).exists()
+
+
+def test_a_take_recorded_for_words_since_changed_is_flagged(studio: Hotline, speech) -> None:
+    client = logged_in(studio)
+    upload(client, "wuu", "main_menu", speech["mp3"], "menu.mp3")
+    assert 'id="stale"' not in client.get(f"{STUDIO}/wuu/main_menu").get_data(as_text=True)
+    studio.rt.flow.prompts["wuu"]["main_menu"] = "查进度，请按1。预约回电，请按2。转人工，请按0。"  # the script edited
+    page = client.get(f"{STUDIO}/wuu/main_menu").get_data(as_text=True)
+    assert 'id="stale"' in page and "文字已经改了，请重录" in page

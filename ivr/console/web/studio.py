@@ -66,8 +66,10 @@ def prompt(lang: str, prompt_id: str) -> str:
     with db_session(read_only=True) as db:
         takes = library.takes(db, lang, prompt_id)
     words = entry.text or entry.mandarin
+    in_use = next((t for t in takes if t.in_use), None)
+    stale = in_use.text if in_use is not None and in_use.text != words else ""
     return render_template("console/prompt.html", lang=lang, languages=catalog.LANGUAGE_NAMES, entry=entry,
-                           takes=takes, tts_path=_tts_path(entry), expected=expected_seconds(words),
+                           takes=takes, tts_path=_tts_path(entry), expected=expected_seconds(words), stale=stale,
                            pieces=catalog.pieces_of(runtime().flow, lang, entry, runtime().store.recordings))
 
 
