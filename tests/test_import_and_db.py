@@ -109,7 +109,7 @@ def test_database_from_an_older_version_upgrades_without_losing_rows(tmp_path: P
     with engine.connect() as conn:
         assert conn.execute(text("SELECT case_no FROM matters")).scalar_one() == "20260001"
         assert conn.execute(text("SELECT turn FROM call_sessions WHERE call_sid='CA1'")).scalar_one() == 3
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
 
 
 def test_console_revision_keeps_waiting_handoffs_and_bookings(tmp_path: Path) -> None:

@@ -219,3 +219,47 @@ class PromptRecordingInUse(Base):
     recording_id: Mapped[int] = mapped_column(ForeignKey("prompt_recordings.id"))
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MatterChange(Base):
+    """A status change an import brought that the rules say to tell the person about
+    (flows/notifications.yaml); `notification_id` is set once a notification carries it."""
+
+    __tablename__ = "matter_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    old_status: Mapped[str] = mapped_column(String(40))
+    new_status: Mapped[str] = mapped_column(String(40))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)  # when the import saw it (UTC)
+    notification_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    told: Mapped[bool] = mapped_column(Boolean, default=False)  # heard after an identity check
+
+
+class Notification(Base):
+    """One notification to one number: the calls that try to reach it, then an SMS.
+
+    status: queued → calling → reached (answered) → heard (identity checked, matters read);
+    or not_reached (tries used up; an SMS for a mobile), opted_out (pressed 3), cancelled."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    last_result: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sms_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class NotificationOptOut(Base):
+    """A number that asked not to be called with news (by pressing 3, or through an operator)."""
+
+    __tablename__ = "notification_opt_outs"
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(64))  # "caller" or an operator's username
