@@ -25,7 +25,7 @@ class RulesError(ValueError):
 class Reviewed(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(min_length=1)
-    on: date
+    date: date
 
 
 class _RulesFile(BaseModel):
