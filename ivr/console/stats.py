@@ -17,7 +17,7 @@ from ivr.db.models import Booking, CallSession, Handoff
 from ivr.timeutil import to_db
 
 # Reaching one of these steps means the caller got what they came for.
-RESULT_STEPS = frozenset({"status_more", "status_last", "booked", "cancelled", "manage_menu", "goodbye",
+RESULT_STEPS = frozenset({"status_more", "status_next", "status_last", "booked", "cancelled", "manage_menu", "goodbye",
                           "after_person"})
 
 
