@@ -268,6 +268,18 @@ class DemoRepository:
     def queue_sms(self, to: str, body: str, dedupe_key: str, now: datetime) -> None:
         self.sms.append(body)
 
+    def news_waiting(self, phone: str) -> bool:
+        return False
+
+    def news_cases(self, phone: str) -> set[str]:
+        return set()
+
+    def news_heard(self, phone: str, now: datetime) -> int:
+        return 0
+
+    def stop_notifications(self, phone: str, now: datetime) -> None:
+        pass
+
 
 def policy(speech: bool = False) -> Policy:
     return Policy(operator_hours=OpeningHours.parse("09:00-12:00,13:00-17:00"),

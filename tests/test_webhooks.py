@@ -174,7 +174,7 @@ def test_handoff_record_tells_the_story_without_id_digits(hotline, caplog) -> No
     story = str(handoff.story)
     assert "1111" not in story and "567" not in story
     steps = [e["step"] for e in handoff.story if e["event"] == "step"]
-    assert steps[:4] == ["start", "welcome_back", "senior_check", "main_menu"]
+    assert steps[:5] == ["start", "welcome_back", "senior_check", "news_check", "main_menu"]
     assert "status_last" in steps
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "567" not in logged and "1111#" not in logged and "13800000002" not in logged

@@ -10,12 +10,18 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ivr.db.models import Booking, CallerPreference, Handoff, IdCheckFailure, Matter
+from ivr.db.models import (
+    Booking, CallerPreference, Handoff, IdCheckFailure, Matter, MatterChange, Notification, NotificationOptOut,
+)
 from ivr.db.handoffs import end_waiting_handoffs
 from ivr.outbox.queueing import queue_sms
 from ivr.engine.ports import BookingView, CallerProfile, MatterView
 from ivr.privacy import id_last4_matches
 from ivr.timeutil import from_db, to_db
+
+
+# A notification still trying to reach its number (or answered, not yet heard).
+OPEN_NOTIFICATION_STATUSES = ("queued", "calling", "reached", "not_reached")
 
 
 class SqlRepository:
@@ -114,3 +120,31 @@ class SqlRepository:
     def end_handoff(self, call_sid: str, status: str, now: datetime) -> None:
         """The caller left the queue without a person (gave up, timed out, queue full)."""
         end_waiting_handoffs(self.session, call_sid, status, now)
+
+    # --- status-change notifications -------------------------------------------------------
+
+    def news_waiting(self, phone: str) -> bool:
+        """A change the person has not heard yet (told by a call, or offered when they call)."""
+        return self.session.execute(select(MatterChange.id).where(
+            MatterChange.phone == phone, MatterChange.told.is_(False)).limit(1)).first() is not None
+
+    def news_cases(self, phone: str) -> set[str]:
+        return set(self.session.execute(select(Matter.case_no).join(MatterChange, MatterChange.matter_id == Matter.id)
+                                        .where(MatterChange.phone == phone, MatterChange.told.is_(False))).scalars())
+
+    def news_heard(self, phone: str, now: datetime) -> int:
+        """After the identity check and the read-out: the changes are told, the number's open
+        notifications done (no more calls about them)."""
+        told = self.session.execute(update(MatterChange).where(
+            MatterChange.phone == phone, MatterChange.told.is_(False)).values(told=True)).rowcount
+        self.session.execute(update(Notification).where(
+            Notification.phone == phone, Notification.status.in_(OPEN_NOTIFICATION_STATUSES))
+            .values(status="heard", updated_at=to_db(now)))
+        return told
+
+    def stop_notifications(self, phone: str, now: datetime) -> None:
+        if self.session.get(NotificationOptOut, phone) is None:
+            self.session.add(NotificationOptOut(phone=phone, at=to_db(now), by="caller"))
+        self.session.execute(update(Notification).where(
+            Notification.phone == phone, Notification.status.in_(OPEN_NOTIFICATION_STATUSES))
+            .values(status="opted_out", updated_at=to_db(now)))

@@ -144,6 +144,11 @@ def verify_id(ctx: ActionContext) -> str:
     if not matters:
         return _fail_check(ctx, phone)
     ctx.state.verified = True
+    if ctx.arg == "news":  # a notification: the matters with news, told from now on
+        news = ctx.repo.news_cases(phone)
+        matters = [m for m in matters if m.case_no in news] or matters
+        told = ctx.repo.news_heard(phone, ctx.now)
+        ctx.state.note("news_heard", count=len(matters) if told else 0)
     ordered = sorted(matters, key=lambda m: m.updated_at, reverse=True)
     ctx.spoken("status_pages", lambda say: _pages(say, ordered, ctx.now.date()))
     ctx.spoken("matter_count", lambda say: say.count(len(ordered)))
@@ -327,3 +332,6 @@ def request_person(ctx: ActionContext) -> str:
                             list(state.story), opened, ctx.now)
     state.note("handoff", reason=reason)
     return "open" if opened else "closed"
+
+
+from ivr.engine import news_actions  # noqa: E402,F401 - registers the notification actions
