@@ -130,6 +130,27 @@ class CallService:
             self._store(row, state, now)
             return keeper.answer(row, turn)
 
+    def start_outbound(self, call_sid: str, person: str, step_id: str, language: str, keeper: Keeper[Answer],
+                       **story: object) -> Answer:
+        """A call the hotline placed (a notification): the dialog starts at `step_id` in the
+        person's language, with `person` as the number whose matters are checked."""
+        with self.sessions() as db, db.begin():
+            row = self._load(db, call_sid)
+            now = self.clock()
+            if row is not None:  # Twilio asked again
+                again = keeper.replay(row)
+                state = CallState.from_json(row.state)
+                return again if again is not None else keeper.answer(row, self._jump(db, state, state.step, now))
+            state = CallState(call_sid=call_sid, caller=person)
+            state.language, state.language_known = language, True
+            state.note("notification_call", **story)
+            turn = self._jump(db, state, step_id, now)
+            row = CallSession(call_sid=call_sid, caller=person, state={}, turn=0, last_response="",
+                              status="in-progress", started_at=to_db(now), updated_at=to_db(now))
+            db.add(row)
+            self._store(row, state, now)
+            return keeper.answer(row, turn)
+
     def handle(self, call_sid: str, event: ev.Event, keeper: Keeper[Answer]) -> Answer:
         """The caller's answer, or the end of the queue; an event the current step does not
         wait for (keys while queued) changes nothing."""

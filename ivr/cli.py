@@ -307,7 +307,8 @@ def streams_settings(settings: Settings) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Send what the outbox holds (SMS, callback calls), queue reminders, free forgotten claims."""
+    """Send what the outbox holds (SMS, callback calls), queue reminders, free forgotten claims,
+    call people whose matters changed (ivr.notify)."""
     import time
 
     from ivr.db.schema import make_engine, session_factory, upgrade
@@ -323,9 +324,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     telephony = TwilioControl.from_settings(settings)
     reminder = load_flow(settings.flows_dir).prompts["cmn"]["sms_callback_reminder"]
     spool = callback_spool(settings)
+    from ivr.engine.policy import Policy
+    from ivr.notify.rules import load_rules
+    notify = (load_rules(settings.flows_dir), Policy.from_settings(settings).calendar)
     while True:
         try:
-            _worker_pass(sessions, settings, telephony, reminder, spool)
+            _worker_pass(sessions, settings, telephony, reminder, spool, notify)
         except Exception as exc:  # noqa: BLE001 - a database outage must not stop the worker
             log.error("worker pass failed (%s); trying again in %.0f s", type(exc).__name__, args.interval)
             if args.once:
@@ -335,22 +339,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
-def _worker_pass(sessions, settings, telephony, reminder: str, spool) -> None:
+def _worker_pass(sessions, settings, telephony, reminder: str, spool, notify) -> None:
     from ivr.console.callbacks import release_stale_claims
     from ivr.console.reminders import queue_reminders
+    from ivr.notify.planning import run_pass
     from ivr.outbox.sending import drain
     from ivr.runtime import shanghai_now
     now = shanghai_now()
+    started, placed = run_pass(sessions, *notify, settings, now)
     booked = spool.drain(sessions, settings.slot_minutes)
     with sessions() as db, db.begin():
         reminders = queue_reminders(db, now, settings.sms_reminder_minutes, reminder,
                                     settings.callback_from_number)
         released = release_stale_claims(db, now, settings.callback_claim_minutes)
     report = drain(sessions, telephony, settings.twilio_number, now)
-    if report.sent or report.retried or report.failed or released or booked:
+    if report.sent or report.retried or report.failed or released or booked or started or placed:
         log.info("outbox: %d sent, %d to retry, %d failed; %d reminders due; %d stale claims released; "
-                 "%d spooled callbacks booked", report.sent, report.retried, report.failed, reminders, released,
-                 booked)
+                 "%d spooled callbacks booked; %d notifications started, %d calls placed", report.sent,
+                 report.retried, report.failed, reminders, released, booked, started, placed)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from ivr.hearing.batch import Hearing
 from ivr.importer import import_matters
 from ivr.hearing.build import build_hearing
 from ivr.prompts.render import PromptRenderer
+from ivr.notify.rules import NotificationRules, load_rules
 from ivr.prompts.pieces import pieces_for
 from ivr.prompts.recorded import RecordingIndex
 from ivr.prompts.store import PromptStore
@@ -48,6 +49,7 @@ class Runtime:
     calls: CallService
     clock: Clock
     hearing: Hearing | None = None
+    notify_rules: NotificationRules | None = None
     spool: CallbackSpool | None = None
     availability: DatabaseAvailability | None = None
 
@@ -91,7 +93,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, load_demo: 
     engine = Engine(flow, policy)
     calls = CallService(sessions, engine, settings.id_hash_secret, lambda: clock().astimezone(SHANGHAI),
                         on_call_start=recordings.refresh)
-    return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock, hearing)
+    return Runtime(settings, db, sessions, flow, policy, engine, store, calls, clock, hearing,
+                   load_rules(settings.flows_dir))
 
 
 def callback_spool(settings: Settings) -> CallbackSpool:

@@ -4,7 +4,7 @@ Validated at start-up with errors that name the file and the field, like the flo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+import datetime as dt
 from pathlib import Path
 
 import yaml
@@ -25,7 +25,7 @@ class RulesError(ValueError):
 class Reviewed(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(min_length=1)
-    date: date
+    date: dt.date
 
 
 class _RulesFile(BaseModel):

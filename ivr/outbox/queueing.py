@@ -1,4 +1,4 @@
-"""Writing SMS and callback calls into the outbox, with no Twilio in sight.
+"""Writing SMS, callback calls and notification calls into the outbox, with no Twilio in sight.
 
 Rows are written in the same transaction as the turn or console action that causes them, so a
 Twilio outage never loses a message and never slows a caller's turn; ivr.outbox.sending sends
@@ -38,3 +38,11 @@ def queue_call(db: Session, attempt: CallbackAttempt, to: str, from_: str, url: 
     assert item is not None, "one call per attempt"
     db.flush()
     return item
+
+
+def queue_notification_call(db: Session, notification_id: int, attempt: int, to: str, from_: str, url: str,
+                            status_callback: str, ring_seconds: int, now: datetime) -> OutboxItem | None:
+    """A status-change notification's call, one per notification and try (None: already queued)."""
+    return _queue(db, "notify_call", f"notify:{notification_id}:{attempt}", {
+        "notification_id": notification_id, "to": to, "from": from_, "url": url,
+        "status_callback": status_callback, "timeout": ring_seconds}, now)

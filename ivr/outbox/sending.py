@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.db.models import CallbackAttempt, OutboxItem
+from ivr.db.models import CallbackAttempt, Notification, OutboxItem
+from ivr.notify.planning import placing_failed
 from ivr.privacy import mask_phone
 from ivr.telephony.control import TelephonyControl, TelephonyError
 from ivr.timeutil import to_db
@@ -25,6 +26,9 @@ MAX_RETRY_SECONDS = 3600
 # A callback call that could not be placed for this long is dropped: the operator has moved on.
 CALL_MAX_ATTEMPTS = 3
 CALL_STALE_SECONDS = 300
+# A notification call not placed within this long waits for its next try (the hours may be over).
+NOTIFY_STALE_SECONDS = 1800
+CALL_KINDS = ("call", "notify_call")
 SEND_LEASE = timedelta(seconds=60)  # longer than any REST timeout
 
 
@@ -43,6 +47,7 @@ def _send(item: OutboxItem, telephony: TelephonyControl, sms_from: str) -> str:
     payload = item.payload
     if item.kind == "sms":
         return telephony.send_sms(payload["to"], sms_from, payload["body"])
+    assert item.kind in CALL_KINDS, item.kind
     return telephony.place_call(payload["to"], payload["from"], payload["url"], payload["status_callback"],
                                 payload["timeout"])
 
@@ -66,6 +71,10 @@ def send_item(sessions: sessionmaker[Session], item_id: int, telephony: Telephon
             _give_up(item, _call_attempt(db, item), "not placed within 5 minutes; the operator can call again",
                      report)
             return
+        if item.kind == "notify_call" and to_db(now) - item.created_at > timedelta(seconds=NOTIFY_STALE_SECONDS):
+            _give_up(item, None, "not placed within 30 minutes; the notification tries again later", report)
+            placing_failed(db, item.payload["notification_id"], now)
+            return
         item.attempts += 1
         item.next_attempt_at = to_db(now + SEND_LEASE)
         db.flush()
@@ -79,6 +88,10 @@ def send_item(sessions: sessionmaker[Session], item_id: int, telephony: Telephon
         attempt = _call_attempt(db, item)
         if error is None:
             item.status, item.provider_sid, item.sent_at, item.last_error = "sent", sid, to_db(now), None
+            if item.kind == "notify_call":
+                notification = db.get(Notification, item.payload["notification_id"])
+                if notification is not None and notification.call_sid is None:
+                    notification.call_sid = sid
             if attempt is not None:
                 attempt.call_sid, attempt.error = attempt.call_sid or sid, None
                 if attempt.status == "placing":
@@ -86,9 +99,11 @@ def send_item(sessions: sessionmaker[Session], item_id: int, telephony: Telephon
             report.sent += 1
             return
         item.last_error = error.message
-        max_attempts = CALL_MAX_ATTEMPTS if item.kind == "call" else MAX_ATTEMPTS
+        max_attempts = CALL_MAX_ATTEMPTS if item.kind in CALL_KINDS else MAX_ATTEMPTS
         if not error.retryable or item.attempts >= max_attempts:
             _give_up(item, attempt, item.last_error, report)
+            if item.kind == "notify_call":
+                placing_failed(db, item.payload["notification_id"], now)
             return
         item.next_attempt_at = to_db(now + retry_delay(item.attempts))
         if attempt is not None:

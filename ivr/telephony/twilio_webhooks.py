@@ -18,6 +18,7 @@ from ivr.engine.actions import Ask, Prompt, Turn
 from ivr.privacy import mask_phone
 from ivr.runtime import Runtime
 from ivr.telephony import fallback_twiml
+from ivr.telephony.notify_webhooks import add_notify_routes
 from ivr.telephony.operator_webhooks import add_operator_routes
 from ivr.telephony.recordings import fetch_recording
 from ivr.telephony.replay import Render, WebhookReplies
@@ -251,4 +252,5 @@ def create_blueprint() -> Blueprint:
         return guarded(again, person if wants_person else None, skip_when_down=True)
 
     add_operator_routes(bp, guarded, _renderer)
+    add_notify_routes(bp, guarded, _renderer)
     return bp
