@@ -163,3 +163,26 @@ def test_a_locked_call_row_costs_one_bounded_wait_on_postgres(make_hotline, post
         other.rollback()
     call.press("1")  # leaves the queue joined without a record: the callback is kept
     assert hotline.rt.spool.pending() == 1
+
+
+def test_two_workers_call_each_number_once_on_postgres(make_hotline, postgres) -> None:
+    """Two workers gather and place the same changes at once: one notification and one call per number."""
+    from sqlalchemy import select as select_
+    from ivr.db.models import Matter, MatterChange, Notification, OutboxItem
+    from ivr.notify.planning import run_pass
+    from ivr.timeutil import to_db
+    hotline = make_hotline(DATABASE_URL=postgres.create_database())
+    rt, now = hotline.rt, hotline.clock.now()
+    with rt.sessions() as db, db.begin():
+        for matter in db.execute(select_(Matter)).scalars():
+            db.add(MatterChange(matter_id=matter.id, phone=matter.phone, old_status="in_review",
+                                new_status=matter.status, changed_at=to_db(now)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda _: run_pass(rt.sessions, rt.notify_rules, rt.policy.calendar, rt.settings, now),
+                      range(4)))
+    with rt.sessions() as db:
+        phones = set(db.execute(select_(Matter.phone)).scalars())
+        notified = db.execute(select_(Notification.phone)).scalars().all()
+        calls = db.execute(select_(OutboxItem.payload).where(OutboxItem.kind == "notify_call")).scalars().all()
+    assert sorted(notified) == sorted(phones)
+    assert sorted(c["to"] for c in calls) == sorted(phones)

@@ -44,7 +44,15 @@ def gather(db: Session, rules: NotificationRules, now: datetime) -> int:
                                                         MatterChange.told.is_(False)).distinct()).scalars().all()
     started = 0
     today, week = to_db(_day_start(now)), to_db(_day_start(now) - timedelta(days=6))
+    locking = db.get_bind().dialect.name != "sqlite"
     for phone in phones:
+        waiting = select(MatterChange.id).where(MatterChange.phone == phone, MatterChange.notification_id.is_(None),
+                                                MatterChange.told.is_(False))
+        if locking:  # another worker has this number's changes in hand: it tells them
+            waiting = waiting.with_for_update(skip_locked=True)
+        change_ids = db.execute(waiting).scalars().all()
+        if not change_ids:
+            continue
         open_one = db.execute(select(Notification).where(
             Notification.phone == phone, Notification.status.in_(("queued", "calling")))
             .order_by(Notification.id.desc())).scalars().first()
@@ -63,8 +71,7 @@ def gather(db: Session, rules: NotificationRules, now: datetime) -> int:
             db.add(open_one)
             db.flush()
             started += 1
-        db.execute(update(MatterChange).where(MatterChange.phone == phone, MatterChange.notification_id.is_(None),
-                                              MatterChange.told.is_(False)).values(notification_id=open_one.id))
+        db.execute(update(MatterChange).where(MatterChange.id.in_(change_ids)).values(notification_id=open_one.id))
     return started
 
 
