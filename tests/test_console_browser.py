@@ -7,6 +7,7 @@ API (tests/cloud_harness.py).  Screenshots go to $SCREENSHOT_DIR (docs/screensho
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Iterator
 
 import pytest
@@ -20,9 +21,9 @@ from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
 from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
 from ivr.console.throttle import ThrottlePolicy
 from ivr.console.callbacks import claim, record_outcome
-from ivr.db.models import AuditEntry, Booking
+from ivr.db.models import AuditEntry, Booking, Notification, NotificationOptOut
 from ivr.simulator.rest_api import FakeTwilioApi
-from ivr.timeutil import from_db
+from ivr.timeutil import from_db, to_db
 
 OTHER_CALLER = "+8613800000003"
 POLL = re.compile(r"/console/api/waiting$")  # waiting.js asks for the live list every 3 s
@@ -47,6 +48,19 @@ def book(hotline: Hotline, caller: str = CALLER) -> Booking:
 
 def nav(page: Page, label: str) -> None:
     page.get_by_role("navigation", name="主导航").get_by_role("link", name=re.compile(label)).click()
+
+
+def notify(hotline: Hotline, phone: str, *statuses: str, opted_out_by: str | None = None) -> None:
+    """Notifications to `phone` as the notification calls leave them, one an hour back from now."""
+    now = to_db(hotline.clock.now())
+    with hotline.rt.sessions() as db, db.begin():
+        for hours, status in enumerate(statuses, start=1):
+            when = now - timedelta(hours=hours)
+            db.add(Notification(phone=phone, language="cmn", status=status,
+                                attempts=3 if status == "not_reached" else 1, next_attempt_at=when, sms_sent=status == "not_reached", created_at=when,
+                                updated_at=when))
+        if opted_out_by:
+            db.add(NotificationOptOut(phone=phone, at=now, by=opted_out_by))
 
 
 def audit_actions(hotline: Hotline, action: str) -> list[tuple[str, dict]]:
@@ -309,7 +323,7 @@ def test_history_finds_calls_by_the_last_four_digits_and_glance_draws_charts(
     page.get_by_label(re.compile("号码后四位")).fill("0002")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/console/history\?q=0002$"))
-    expect(page.get_by_role("heading", level=2)).to_have_text("“0002”的通话（2）")
+    expect(page.get_by_role("heading", level=2, name=re.compile("的通话"))).to_have_text("“0002”的通话（2）")
     cards = page.locator("main li.panel")
     expect(cards).to_have_count(2)
     for index in range(2):
@@ -318,7 +332,7 @@ def test_history_finds_calls_by_the_last_four_digits_and_glance_draws_charts(
     screenshot(page, "history")
 
     nav(page, "概览")
-    for chart in ("calls", "containment", "handoffs", "bookings"):  # drawn as SVG on the server
+    for chart in ("calls", "containment", "handoffs", "bookings", "notifications"):  # drawn as SVG on the server
         svg = page.locator(f"section.chart[aria-labelledby='{chart}-heading'] svg[role=img]")
         expect(svg).to_be_visible()
         assert svg.bounding_box()["height"] > 30, chart
@@ -326,11 +340,40 @@ def test_history_finds_calls_by_the_last_four_digits_and_glance_draws_charts(
     screenshot(page, "glance")
 
 
+def test_history_stops_and_resumes_notification_calls_for_a_caller_who_asks(web: WebConsole, hotline: Hotline) -> None:
+    add_accounts(hotline, OPERATOR)
+    hotline.remember_language(CALLER)
+    hotline.call(CALLER).press("0")  # the person is on the line with an operator
+    notify(hotline, CALLER, "heard", "not_reached")
+    page = web.page(hotline.app, OPERATOR, path="/console/history?q=0002")
+    card = page.locator("section.notify-number")
+    expect(card.get_by_role("heading")).to_have_text("*********0002 · 接收通知电话")
+    rows = card.get_by_role("table", name=re.compile("尾号 0002 最近的通知电话")).locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("接通了，核验后听了新进展")
+    expect(rows.nth(1)).to_contain_text("没打通，已发短信")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    card.get_by_role("button", name="停止电话通知 尾号0002").click()
+    expect_flash(page, "已停止：办件有新进展时，不再打电话通知尾号 0002。", "info")
+    assert asked and "尾号 0002" in asked[0]
+    expect(card.get_by_role("heading")).to_have_text("*********0002 · 不接收通知电话")
+    expect(card.locator(".opt-out")).to_contain_text(f"本人请坐席 {OPERATOR.username} 停止")
+    screenshot(page, "history-notifications")
+    card.get_by_role("button", name="恢复电话通知 尾号0002").click()
+    expect_flash(page, "已恢复：办件有新进展时，会再打电话通知尾号 0002。", "info")
+    expect(card.get_by_role("heading")).to_have_text("*********0002 · 接收通知电话")
+    assert [actor for actor, _ in audit_actions(hotline, "notifications_stopped")] == [OPERATOR.username]
+    assert audit_actions(hotline, "notifications_resumed") == [
+        (OPERATOR.username, {"number": "*********0002", "stopped_by": OPERATOR.username})]
+    assert "13800000002" not in page.evaluate("document.documentElement.outerHTML")
+
+
 # --- accessibility ---------------------------------------------------------------------------
 
 CONSOLE_PAGES = ["/console/waiting", "/console/callbacks", "/console/follow-up", "/console/history",
-                 "/console/history?q=0002", "/console/glance", "/console/supervisor/accounts",
-                 "/console/supervisor/rules", "/console/supervisor/audit", "/console/supervisor/prompts",
+                 "/console/history?q=0002", "/console/history?q=0004", "/console/glance",
+                 "/console/supervisor/accounts", "/console/supervisor/rules", "/console/supervisor/audit", "/console/supervisor/prompts",
                  "/console/supervisor/prompts?lang=cmn", "/console/supervisor/prompts/wuu/main_menu",
                  "/console/supervisor/prompts/wuu/confirm_booking", "/console/supervisor/prompts/wuu/script"]
 
@@ -349,6 +392,8 @@ def test_every_page_reflows_at_640_px_and_works_by_keyboard(web: WebConsole, hot
         record_outcome(db, followup.id, SUPERVISOR.username, "needs_followup", "请社区上门看看，老人耳朵不太好",
                        hotline.clock.now(), hotline.settings)
     booking = book(hotline, OTHER_CALLER)
+    notify(hotline, CALLER, "heard", "not_reached", "reached")  # history?q=0002: the number's notifications
+    notify(hotline, "+8613800000004", "opted_out", opted_out_by="caller")  # history?q=0004: one that said stop
 
     page = web.page(hotline.app, viewport=NARROW, path="/console/login")
     assert no_sideways_scrolling(page), "/console/login"

@@ -17,6 +17,11 @@ STEP_NAMES = {
     "cancel_confirm": "确认取消", "cancelled": "已取消", "person": "转人工", "connecting": "转人工",
     "queue": "排队等候", "queue_left": "离开排队", "queue_timeout": "排队超时", "queue_full": "排队已满",
     "after_hours": "非工作时间", "after_person": "人工之后", "goodbye": "结束",
+    # The call the hotline makes when a matter moves on (and the offer to a caller who calls in first).
+    "notify_intro": "通知来电", "notify_check": "身份核验", "notify_ask_id": "身份核验",
+    "notify_id_wrong": "身份核验未通过", "notify_read": "听新进展", "notify_news": "听新进展",
+    "notify_last": "听新进展", "notify_stop_confirm": "确认不再通知", "notify_stopped": "已停止通知",
+    "notify_sms": "短信发送", "news_offer": "有新进展",
 }
 REASONS = {
     "asked_for_person": "主动要求人工", "pressed_0": "按 0 要人工", "silence": "多次无应答",
@@ -35,7 +40,11 @@ RESULTS = {
     ("status_page", "last"): "听了办件进度", ("check_callback_number", "invalid"): "号码无效",
     ("offer_callback_slots", "none"): "没有空的回电时段", ("book_slot", "full"): "时段刚被约满",
     ("load_booking", "found"): "已有预约", ("request_person", "closed"): "非工作时间",
+    ("news_verify", "ok"): "核验通过", ("news_verify", "wrong"): "核验不对",
+    ("send_news_sms", "sent"): "已用短信发送", ("send_news_sms", "not_mobile"): "不是手机号，没有发短信",
 }
+# Entries that start a line of their own: how the call began, before any step.
+HEADLINES = {"notification_call": "热线打电话通知了办件新进展"}
 
 
 INTENTS = {
@@ -71,19 +80,40 @@ def _entry_words(entry: dict) -> str | None:
         return reason_words(str(entry.get("reason", "")))
     if event in ("cancelled", "not_confirmed"):
         return {"cancelled": "取消了预约", "not_confirmed": "没有确认"}[event]
+    if event == "news_heard":
+        return f"核验后听了 {entry.get('count', 0)} 件新进展"
+    if event == "notifications_stopped":
+        return "不再接收通知电话"
+    if event == "news_offered":
+        return "来电时提示有新进展"
     return None
 
 
+def is_notification_call(story: list[dict]) -> bool:
+    """Whether the hotline made this call to tell the person news (the story opens so)."""
+    return any(entry.get("event") == "notification_call" for entry in story)
+
+
 def story_lines(story: list[dict]) -> list[str]:
-    """One line per step the caller went through, with what they answered there."""
+    """One line per step the caller went through, with what they answered there.
+
+    A notification call opens with a line of its own, so whoever reads the story next knows the
+    hotline called this person with news; anything noted before the first step gets its own line
+    too rather than being lost."""
     lines: list[tuple[str, list[str]]] = []
     for entry in story:
-        if entry.get("event") == "step":
+        event = entry.get("event")
+        if event == "step":
             lines.append((STEP_NAMES.get(str(entry.get("step")), str(entry.get("step"))), []))
+            continue
+        if event in HEADLINES:
+            lines.append((HEADLINES[str(event)], []))
             continue
         words = _entry_words(entry)
         if words and lines:
             lines[-1][1].append(words)
+        elif words:
+            lines.append((words, []))
     merged: list[str] = []
     for name, details in lines:
         text = name + (f"：{'，'.join(details)}" if details else "")

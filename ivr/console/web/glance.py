@@ -32,7 +32,21 @@ def charts(figures: DayFigures) -> list[BarChart]:
     ]
     made.append(bar_chart("callbacks", "回电结果 Callbacks", [("打通了", figures.callbacks_kept),
                                                           ("转人工跟进", figures.callbacks_missed)]))
+    made.append(notification_chart(figures))
     return made
+
+
+def notification_chart(figures: DayFigures) -> BarChart:
+    """Calls the hotline made to tell people their matter moved on: queued that day, then what
+    became of the ones that finished that day."""
+    return bar_chart("notifications", "电话通知 Notifications", [
+        ("新排上的通知", figures.notifications_queued),
+        ("接通了", figures.notifications_reached),
+        ("核验后听了新进展", figures.notifications_heard),
+        ("没打通", figures.notifications_not_reached),
+        ("没打通，发了短信", figures.notifications_sms),
+        ("接通后不再接收通知", figures.notifications_opted_out),
+    ])
 
 
 def _day(raw: str | None, today: date) -> date:
