@@ -21,7 +21,8 @@ STEP_NAMES = {
     "notify_intro": "通知来电", "notify_check": "身份核验", "notify_ask_id": "身份核验",
     "notify_id_wrong": "身份核验未通过", "notify_read": "听新进展", "notify_news": "听新进展",
     "notify_last": "听新进展", "notify_stop_confirm": "确认不再通知", "notify_stopped": "已停止通知",
-    "notify_sms": "短信发送", "news_offer": "有新进展",
+    "notify_sms": "短信发送", "notify_sms_sent": "短信已发", "notify_sms_not_mobile": "不是手机号",
+    "notify_more": "听新进展", "news_offer": "有新进展", "news_check": "查新进展",
 }
 REASONS = {
     "asked_for_person": "主动要求人工", "pressed_0": "按 0 要人工", "silence": "多次无应答",
