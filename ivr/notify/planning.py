@@ -38,10 +38,19 @@ def _day_start(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def gather(db: Session, rules: NotificationRules, now: datetime) -> int:
-    """Untold changes → notifications; returns how many notifications it started."""
-    phones = db.execute(select(MatterChange.phone).where(MatterChange.notification_id.is_(None),
-                                                        MatterChange.told.is_(False)).distinct()).scalars().all()
+GATHER_BATCH = 200  # numbers per transaction: a large import never holds the write lock for long
+
+
+def numbers_waiting(db: Session) -> list[str]:
+    """Numbers with changes that no notification carries yet."""
+    return list(db.execute(select(MatterChange.phone).where(MatterChange.notification_id.is_(None),
+                                                            MatterChange.told.is_(False)).distinct()).scalars())
+
+
+def gather(db: Session, rules: NotificationRules, now: datetime, phones: list[str] | None = None) -> int:
+    """Untold changes of `phones` (default: all waiting) → notifications; returns how many
+    notifications it started."""
+    phones = numbers_waiting(db) if phones is None else phones
     started = 0
     today, week = to_db(_day_start(now)), to_db(_day_start(now) - timedelta(days=6))
     locking = db.get_bind().dialect.name != "sqlite"
@@ -157,8 +166,12 @@ def run_pass(sessions, rules: NotificationRules, calendar: WorkCalendar, setting
              now: datetime) -> tuple[int, int]:
     """The worker's part: gather, then place what is due, each in its own transaction (the
     outbox sends the calls right after, in the same pass)."""
-    with sessions() as db, db.begin():
-        started = gather(db, rules, now)
+    with sessions() as db:
+        waiting = numbers_waiting(db)
+    started = 0
+    for first in range(0, len(waiting), GATHER_BATCH):
+        with sessions() as db, db.begin():
+            started += gather(db, rules, now, waiting[first:first + GATHER_BATCH])
     with sessions() as db, db.begin():
         placed = place_due(db, rules, calendar, settings, now)
     return started, placed
