@@ -90,13 +90,17 @@ def _in_a_call(db: Session, phone: str, now: datetime) -> bool:
         CallSession.updated_at >= to_db(now - RECENT_CALL)).limit(1)).first() is not None
 
 
+CALLS_PER_PASS = 20  # the outbox sends 50 a pass; the lines stay free for callers calling in
+
+
 def place_due(db: Session, rules: NotificationRules, calendar: WorkCalendar, settings: Settings,
-              now: datetime) -> int:
-    """Queued notifications whose time has come → outbound calls in the outbox."""
+              now: datetime, limit: int = CALLS_PER_PASS) -> int:
+    """Queued notifications whose time has come → outbound calls in the outbox (at most `limit`
+    a pass: a morning with thousands of changes is called through over the call hours)."""
     if not is_open(now, rules.call_hours, calendar):
         return 0
     query = select(Notification).where(Notification.status == "queued",
-                                       Notification.next_attempt_at <= to_db(now)).order_by(Notification.id)
+                                       Notification.next_attempt_at <= to_db(now)).order_by(Notification.id).limit(limit)
     if db.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(skip_locked=True)  # two workers take different rows
     placed = 0
