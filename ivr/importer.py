@@ -241,7 +241,8 @@ class _Import:
         if renewed:
             db.execute(update(MatterChange), renewed)
         if dropped:
-            db.execute(delete(MatterChange).where(MatterChange.id.in_(dropped)))
+            # (a notification that took the change up meanwhile keeps it)
+            db.execute(delete(MatterChange).where(MatterChange.id.in_(dropped), MatterChange.notification_id.is_(None)))
 
     def _settle(self, rows: list[_Row], known: dict[str, _Known], waiting: dict[int, _Waiting],
                 inserts: dict[str, dict], told: dict[str, ChangeToTell | None]) -> None:
