@@ -106,14 +106,26 @@ def _loopback_port(api_base: str) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from ivr.db.schema import make_engine, session_factory, upgrade
     from ivr.importer import import_matters
+    from ivr.notify.rules import RulesError, load_rules
+    from ivr.privacy import mask_phone
     settings = _settings(args, demo=True)
+    try:  # which status changes are recorded to tell people
+        rules = load_rules(settings.flows_dir)
+    except RulesError as exc:
+        print(f"{exc}\nnot imported: fix the notification rules first", file=sys.stderr)
+        return 1
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    with session_factory(engine)() as db, db.begin():
-        report = import_matters(db, Path(args.file), settings.id_hash_secret)
+    report = import_matters(session_factory(engine), Path(args.file), settings.id_hash_secret,
+                            notify_on=rules.notify_on, dry_run=args.dry_run)
     for error in report.errors:
         print(error, file=sys.stderr)
+    if args.dry_run:
+        for change in report.changed:
+            print(f"  {change.case_no}: {change.old_status} → {change.new_status}, tell {mask_phone(change.phone)}")
     print(report.summary())
+    if report.interrupted:
+        return 1
     return 0 if report.added + report.updated or not report.errors else 1
 
 
@@ -384,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="load matters from a CSV file")
     imp.add_argument("file")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="compare with the database and report (and list the status changes to tell) "
+                          "without writing anything")
     imp.set_defaults(func=cmd_import)
 
     flows = sub.add_parser("flows", help="check the flows or print them as a Mermaid diagram")

@@ -32,8 +32,7 @@ def test_import_reports_bad_rows_by_line_and_loads_good_ones(tmp_path: Path) -> 
                    + "20260004,housing_fund,paid,2026-11-21T10:30:00,+8613800000009,567X,,发放日期 2026-12-05\n",
                    encoding="utf-8")
     engine, sessions = _db(tmp_path)
-    with sessions() as db, db.begin():
-        report = import_matters(db, csv, "secret")
+    report = import_matters(sessions, csv, "secret")
     assert (report.added, report.updated) == (2, 0)
     assert report.errors[0].startswith("matters.csv: line 3: service 'lottery'")
     assert report.errors[1].startswith("matters.csv: line 4: phone must be in E.164")
@@ -57,10 +56,8 @@ def test_reimport_updates_by_case_no(tmp_path: Path) -> None:
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_text(HEADER + "20260001,pension,in_review,2026-11-20,+8613800000009,1234,1950,\n")
     second.write_text(HEADER + "20260001,pension,paid,2026-11-25,+8613800000009,1234,1950,已发放\n")
-    with sessions() as db, db.begin():
-        import_matters(db, first, "s")
-    with sessions() as db, db.begin():
-        report = import_matters(db, second, "s")
+    import_matters(sessions, first, "s")
+    report = import_matters(sessions, second, "s")
     assert (report.added, report.updated) == (0, 1)
     with sessions() as db:
         (row,) = db.execute(select(Matter)).scalars().all()
@@ -71,8 +68,7 @@ def test_missing_columns_are_reported(tmp_path: Path) -> None:
     csv = tmp_path / "bad.csv"
     csv.write_text("case_no,service\n1,pension\n")
     _, sessions = _db(tmp_path)
-    with sessions() as db, db.begin():
-        report = import_matters(db, csv, "s")
+    report = import_matters(sessions, csv, "s")
     assert report.errors == ["bad.csv: line 1: missing columns ['status', 'updated_at', 'phone', "
                              "'id_last4', 'birth_year', 'detail']"]
 
@@ -85,7 +81,7 @@ def test_cli_import(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ivr", "import", str(csv)], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0
-    assert "1 added, 0 updated, 1 rows skipped" in result.stdout
+    assert "1 added, 0 updated, 1 rows skipped, 0 status changes to tell 0 numbers" in result.stdout
     assert "m.csv: line 3: case_no must be" in result.stderr
 
 
