@@ -75,7 +75,7 @@ def notifications(cloud: Cloud, phone: str) -> list[Notification]:
 
 
 def calls_to(cloud: Cloud, phone: str):
-    return [c for c in cloud.sim.outbound_calls() if c.to == phone]
+    return [c for c in cloud.sim.outbound_calls if c.to == phone]
 
 
 def later(cloud: Cloud, minutes: float) -> None:

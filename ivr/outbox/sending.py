@@ -90,7 +90,8 @@ def send_item(sessions: sessionmaker[Session], item_id: int, telephony: Telephon
             item.status, item.provider_sid, item.sent_at, item.last_error = "sent", sid, to_db(now), None
             if item.kind == "notify_call":
                 notification = db.get(Notification, item.payload["notification_id"])
-                if notification is not None and notification.call_sid is None:
+                # Only while that try is on: its status callbacks may have ended it already.
+                if notification is not None and notification.status == "calling" and notification.call_sid is None:
                     notification.call_sid = sid
             if attempt is not None:
                 attempt.call_sid, attempt.error = attempt.call_sid or sid, None
