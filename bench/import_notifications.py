@@ -18,8 +18,11 @@ What it does
      menu, hang up; times every webhook POST;
   5. the same calls while the second file is imported in a child process; only turns that
      started while the import ran count;
-  6. checks the changes recorded against those the generator made, prints a Markdown table
-     and one JSON line.
+  6. the same calls while the worker's notification pass (ivr.notify.planning.run_pass) runs in
+     a child process over the changes: one notification queued per number (calls are placed
+     only inside the call hours of flows/notifications.yaml, so at night none);
+  7. checks the changes recorded and the notifications queued against those the generator
+     made, prints Markdown tables and one JSON line.
 
 Bounded: every phase has a time limit, the child is killed after ``--import-timeout`` (240 s).
 
@@ -143,6 +146,28 @@ def child_import(csv_path: str, database_url: str, dry_run: bool = False, chunk_
     return 0
 
 
+def child_notify(database_url: str) -> int:
+    """In the child process: the worker's notification pass (ivr.notify.planning.run_pass) over
+    the changes the second import recorded: notifications queued, calls placed if in hours."""
+    from ivr.config import load_settings as settings_from
+    from ivr.db.schema import make_engine, session_factory, upgrade
+    from ivr.engine.policy import Policy
+    from ivr.notify.planning import run_pass
+    from ivr.notify.rules import load_rules
+    from ivr.runtime import shanghai_now
+    engine = make_engine(database_url)
+    upgrade(engine)
+    settings = settings_from({"DATABASE_URL": database_url, "HOTLINE_VAR_DIR": os.environ["HOTLINE_VAR_DIR"],
+                              "ID_HASH_SECRET": SECRET})
+    rules = load_rules(ROOT / "flows")
+    began, started, cpu = time.time(), time.perf_counter(), time.process_time()
+    queued, placed = run_pass(session_factory(engine), rules, Policy.from_settings(settings).calendar, settings,
+                              shanghai_now())
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "cpu": round(time.process_time() - cpu, 2),
+                      "began": began, "ended": time.time(), "queued": queued, "placed": placed}))
+    return 0
+
+
 class Samples:
     def __init__(self) -> None:
         self.turns: list[tuple[float, float]] = []  # (start, time.time(); seconds)
@@ -233,7 +258,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     parser.add_argument("--child", nargs=2, metavar=("CSV", "URL"), help=argparse.SUPPRESS)
     parser.add_argument("--dry", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-notify", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_notify:
+        return child_notify(args.child_notify)
     if args.child:
         return child_import(*args.child, dry_run=args.dry, chunk_rows=args.chunk_rows)
 
@@ -319,15 +347,43 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     during = [s for start, s in busy.turns if import_began <= start <= import_ended]
     outside = [s for start, s in busy.turns if not import_began <= start <= import_ended]
 
+    # The worker's pass over those changes, while calls go on (queues the notifications).
+    gathering = Samples()
+    stop = threading.Event()
+    threads = run_calls(app, gathering, args.callers, stop, args.import_timeout)
+    time.sleep(1.0)
+    child = subprocess.Popen([sys.executable, __file__, "--child-notify", url], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = child.communicate(timeout=args.import_timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join(20)
+    if child.returncode:
+        print(err, file=sys.stderr)
+        return 1
+    notify_pass = json.loads(out.strip().splitlines()[-1])
+    pass_began, pass_ended = notify_pass.pop("began"), notify_pass.pop("ended")
+    during_pass = [s for start, s in gathering.turns if pass_began <= start <= pass_ended]
+    print(f"worker pass: {notify_pass['queued']} notifications queued, {notify_pass['placed']} calls placed "
+          f"in {notify_pass['seconds']} s", flush=True)
+
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         recorded = conn.execute("SELECT count(*), count(DISTINCT phone) FROM matter_changes").fetchone()
+        notified = conn.execute("SELECT count(*) FROM notifications").fetchone()[0]
         size_mb = round(os.path.getsize(url.removeprefix("sqlite:///")) / 1e6, 1)
     ok = (recorded[0] == expected["to_tell"] == second_import["changes"] == dry_import["changes"]
           and dry_import["notify_numbers"] == second_import["notify_numbers"]
           and recorded[1] == expected["numbers"] == second_import["notify_numbers"])
 
+    ok = ok and notified == notify_pass["queued"] == recorded[1]
     rows = [("without an import", figures([s for _, s in quiet.turns]), quiet),
-            ("during the second import", figures(during), busy)]
+            ("during the second import", figures(during), busy),
+            ("during the worker's notification pass", figures(during_pass), gathering)]
     print(f"\n{args.matters} matters, {args.changed:.0%} changed, {args.chunk_rows} rows a transaction; "
           f"{args.callers} callers in this process "
           f"(SQLite {sqlite3.sqlite_version}, Python {platform.python_version()}, {os.cpu_count()} cores, "
@@ -340,7 +396,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
               f"{result['changes']} | {result['notify_numbers']} |")
     print(f"\nexpected: {expected['to_tell']} changes to tell {expected['numbers']} numbers "
           f"({expected['changed'] - expected['to_tell']} moved to statuses not told); in the database: "
-          f"{recorded[0]} rows, {recorded[1]} numbers — {'ok' if ok else 'MISMATCH'}; database {size_mb} MB\n")
+          f"{recorded[0]} rows, {recorded[1]} numbers — {'ok' if ok else 'MISMATCH'}; database {size_mb} MB")
+    print(f"worker's notification pass: {notify_pass['queued']} notifications queued for {recorded[1]} numbers "
+          f"({notified} in the database), {notify_pass['placed']} calls placed, in {notify_pass['seconds']} s "
+          f"({notify_pass['cpu']} s CPU)\n")
     print("| call turns | turns | p50 ms | p99 ms | max ms | errors |")
     print("|---|---|---|---|---|---|")
     for name, result, samples in rows:
@@ -351,9 +410,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                       "second_import": second_import,
                       "expected": expected, "recorded": list(recorded), "ok": ok,
                       "turns_quiet": rows[0][1], "turns_during_import": rows[1][1],
+                      "notify_pass": notify_pass, "turns_during_notify_pass": rows[2][1],
                       "turns_around_import": figures(outside), "errors": busy.errors[:5] + quiet.errors[:5],
                       "seconds": round(time.perf_counter() - started, 1)}, ensure_ascii=False))
-    return 0 if ok and not busy.errors and not quiet.errors else 1
+    return 0 if ok and not busy.errors and not quiet.errors and not gathering.errors else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ A scenario is a list of caller actions and expectations, readable without Python
   - bridge: true / end_bridge: 60   an operator takes the call / ends it after 60 s
   - hangup: true
   - call: "+8613800000001"     a new call from this number (later lines apply to it)
+  - notification_call: "+8613800000001"   the hotline calls this number with its news (as the
+                               worker would: the notification, then Twilio's outbound call)
   - expect_step: main_menu     where the dialog is now
   - expect_heard: 公积金        words heard since the last action (a list = all of them)
   - expect_not_heard: 叉
@@ -29,7 +31,9 @@ A scenario is a list of caller actions and expectations, readable without Python
   - lose_stream: true          on a stream: the stream process dies under the call
   - replay_upgrade: true       on a stream: someone replays the call's upgrade and `start`
 Setup: transports: [stream] runs a scenario on one transport only; setup: {echo: {gain: 0.3,
-seconds: 1.5}} puts the caller on a speakerphone whose prompt echo leaks while it adapts.
+seconds: 1.5}} puts the caller on a speakerphone whose prompt echo leaks while it adapts;
+setup: {news: {"20261110006": ready_for_pickup}} records status changes as an import would;
+start: notification begins with the hotline's notification call to `call` instead of a call in.
 """
 from __future__ import annotations
 
@@ -70,14 +74,49 @@ def build_hotline(make_hotline, scenario: dict[str, Any], transport: str = "webh
     hotline = make_hotline(**kwargs)
     for phone, language in setup.get("language", {}).items():
         hotline.remember_language(phone, language)
+    if setup.get("news"):
+        _record_news(hotline, {str(k): str(v) for k, v in setup["news"].items()})
     if setup.get("forged_upgrade"):
         hotline.sim.stream_signature = "bm90IFR3aWxpbydzIHNpZ25hdHVyZQ=="
     return hotline
 
 
+def _record_news(hotline: Hotline, news: dict[str, str]) -> None:
+    """Status changes as `python -m ivr import` records them (the importer's own tests cover it)."""
+    from sqlalchemy import select
+    from ivr.db.models import Matter, MatterChange
+    from ivr.timeutil import to_db
+    with hotline.rt.sessions() as db, db.begin():
+        for case_no, status in news.items():
+            matter = db.execute(select(Matter).where(Matter.case_no == case_no)).scalar_one()
+            db.add(MatterChange(matter_id=matter.id, phone=matter.phone, old_status=matter.status,
+                                new_status=status, changed_at=to_db(hotline.clock.now())))
+            matter.status = status
+
+
+def notification_call(hotline: Hotline, phone: str):
+    """The worker's notification for `phone` (ivr.notify.planning), then the call Twilio places
+    for it: answered, its TwiML run (the outbox and REST path: tests/test_notifications.py)."""
+    from sqlalchemy import select
+    from ivr.db.models import Notification
+    from ivr.notify.planning import gather
+    rt = hotline.rt
+    with rt.sessions() as db, db.begin():
+        gather(db, rt.notify_rules, hotline.clock.now(), [phone])
+        notification = db.execute(select(Notification).where(Notification.phone == phone)
+                                  .order_by(Notification.id.desc())).scalars().first()
+        assert notification is not None and notification.status == "queued", "no notification to call with"
+        notification.status, notification.attempts = "calling", notification.attempts + 1
+        number = notification.id
+    base = rt.settings.public_base_url
+    return hotline.sim.place_outbound_call(phone, rt.settings.callback_from_number,
+                                           f"{base}/twilio/notify/answered?n={number}",
+                                           status_callback=f"{base}/twilio/notify/status?n={number}")
+
+
 def run_scenario(hotline: Hotline, scenario: dict[str, Any]) -> None:
     caller = scenario.get("call", "+8613800000002")
-    call = hotline.call(caller)
+    call = notification_call(hotline, caller) if scenario.get("start") == "notification" else hotline.call(caller)
     for number, line in enumerate(scenario["script"], 1):
         (verb, arg), = line.items()
         where = f"{scenario['file']}: {scenario['name']!r} line {number} ({verb}: {arg!r})"
@@ -117,6 +156,9 @@ def _do(hotline: Hotline, call, caller: str, verb: str, arg: Any):
     elif verb == "call":
         caller = str(arg)
         call = hotline.call(caller)
+    elif verb == "notification_call":
+        caller = str(arg)
+        call = notification_call(hotline, caller)
     elif verb == "expect_cleared":
         leg = _last_action.get("leg")
         assert leg is not None, "the last action was not on a stream"
