@@ -157,8 +157,7 @@ def child_notify(database_url: str) -> int:
     from ivr.runtime import shanghai_now
     engine = make_engine(database_url)
     upgrade(engine)
-    settings = settings_from({"DATABASE_URL": database_url, "HOTLINE_VAR_DIR": os.environ["HOTLINE_VAR_DIR"],
-                              "ID_HASH_SECRET": SECRET})
+    settings = settings_from({**os.environ, "DATABASE_URL": database_url})  # the bench's settings
     rules = load_rules(ROOT / "flows")
     began, started, cpu = time.time(), time.perf_counter(), time.process_time()
     queued, placed = run_pass(session_factory(engine), rules, Policy.from_settings(settings).calendar, settings,

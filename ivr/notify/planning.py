@@ -14,6 +14,7 @@ Run by the worker each pass, each step its own short transaction:
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -38,7 +39,10 @@ def _day_start(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-GATHER_BATCH = 200  # numbers per transaction: a large import never holds the write lock for long
+GATHER_BATCH = 40  # numbers per transaction (≈ 0.06 s): a large import never holds the write lock for long
+# Between two batches: SQLite's writers in other processes poll for the lock, and a loop that takes
+# it again at once would keep the web workers' call turns waiting (bench/import_notifications.py).
+BATCH_PAUSE_S = 0.02
 
 
 def numbers_waiting(db: Session) -> list[str]:
@@ -174,6 +178,8 @@ def run_pass(sessions, rules: NotificationRules, calendar: WorkCalendar, setting
         waiting = numbers_waiting(db)
     started = 0
     for first in range(0, len(waiting), GATHER_BATCH):
+        if first:
+            time.sleep(BATCH_PAUSE_S)
         with sessions() as db, db.begin():
             started += gather(db, rules, now, waiting[first:first + GATHER_BATCH])
     with sessions() as db, db.begin():
