@@ -6,7 +6,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.db.models import Matter, MatterChange
 from ivr.db.schema import make_engine, session_factory, upgrade
 from ivr.importer import import_matters
-from ivr.notify.changes import mark_told, numbers_to_tell, untold_changes
+from ivr.db.repository import SqlRepository
+from ivr.notify.changes import numbers_to_tell
 from ivr.notify.rules import load_rules
 from postgres_server import PostgresServer
 
@@ -144,21 +145,9 @@ def test_a_second_change_before_telling_updates_the_waiting_row(sessions, tmp_pa
     assert [c[2:5] for c in _changes(sessions)] == [("in_review", "rejected", 1), ("rejected", "paid", None)]
     with sessions() as db, db.begin():
         assert numbers_to_tell(db) == [WANG]
-        (latest,) = untold_changes(db, WANG)  # one per matter: its latest
-        assert latest.new_status == "paid"
-        assert mark_told(db, [latest.id]) == 2  # and the older one carried before is past news
-        assert untold_changes(db, WANG) == [] and numbers_to_tell(db) == []
-
-
-def test_untold_changes_are_newest_first(tmp_path: Path) -> None:
-    sessions = _sqlite(tmp_path)
-    _import(sessions, tmp_path, "a.csv", FIRST)
-    _import(sessions, tmp_path, "b.csv", FIRST.replace("20260001,pension,in_review", "20260001,pension,paid"))
-    _import(sessions, tmp_path, "c.csv", FIRST.replace("20260001,pension,in_review", "20260001,pension,paid")
-            .replace("20260002,housing_fund,in_review", "20260002,housing_fund,need_documents"))
-    with sessions() as db:
-        assert [c.new_status for c in untold_changes(db, WANG)] == ["need_documents", "paid"]
-        assert untold_changes(db, LI) == []
+        # Heard after an identity check: every untold change of the number is past news.
+        assert SqlRepository(db, "import-test-secret").news_heard(WANG, datetime.now(timezone.utc)) == 2
+        assert numbers_to_tell(db) == []
 
 
 def _run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ivr.config import SHANGHAI, Settings
 from ivr.db.models import CallerPreference, CallSession, MatterChange, Notification, NotificationOptOut
+from ivr.notify.changes import numbers_to_tell
 from ivr.notify.rules import NotificationRules
 from ivr.outbox.queueing import queue_notification_call, queue_sms
 from ivr.privacy import mask_phone
@@ -45,16 +46,10 @@ GATHER_BATCH = 40  # numbers per transaction (≈ 0.06 s): a large import never 
 BATCH_PAUSE_S = 0.02
 
 
-def numbers_waiting(db: Session) -> list[str]:
-    """Numbers with changes that no notification carries yet."""
-    return list(db.execute(select(MatterChange.phone).where(MatterChange.notification_id.is_(None),
-                                                            MatterChange.told.is_(False)).distinct()).scalars())
-
-
 def gather(db: Session, rules: NotificationRules, now: datetime, phones: list[str] | None = None) -> int:
     """Untold changes of `phones` (default: all waiting) → notifications; returns how many
     notifications it started."""
-    phones = numbers_waiting(db) if phones is None else phones
+    phones = numbers_to_tell(db) if phones is None else phones
     started = 0
     today, week = to_db(_day_start(now)), to_db(_day_start(now) - timedelta(days=6))
     locking = db.get_bind().dialect.name != "sqlite"
@@ -175,7 +170,7 @@ def run_pass(sessions, rules: NotificationRules, calendar: WorkCalendar, setting
     """The worker's part: gather, then place what is due, each in its own transaction (the
     outbox sends the calls right after, in the same pass)."""
     with sessions() as db:
-        waiting = numbers_waiting(db)
+        waiting = numbers_to_tell(db)
     started = 0
     for first in range(0, len(waiting), GATHER_BATCH):
         if first:
