@@ -155,12 +155,13 @@ def child_notify(database_url: str) -> int:
     from ivr.notify.planning import run_pass
     from ivr.notify.rules import load_rules
     from ivr.runtime import shanghai_now
+    from ivr.service_rules import PolicySource
     engine = make_engine(database_url)
     upgrade(engine)
     settings = settings_from({**os.environ, "DATABASE_URL": database_url})  # the bench's settings
     rules = load_rules(ROOT / "flows")
     began, started, cpu = time.time(), time.perf_counter(), time.process_time()
-    queued, placed = run_pass(session_factory(engine), rules, Policy.from_settings(settings).calendar, settings,
+    queued, placed = run_pass(session_factory(engine), rules, PolicySource(Policy.from_settings(settings)), settings,
                               shanghai_now())
     print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "cpu": round(time.process_time() - cpu, 2),
                       "began": began, "ended": time.time(), "queued": queued, "placed": placed}))

@@ -338,7 +338,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     spool = callback_spool(settings)
     from ivr.engine.policy import Policy
     from ivr.notify.rules import load_rules
-    notify = (load_rules(settings.flows_dir), Policy.from_settings(settings).calendar)
+    from ivr.service_rules import PolicySource
+    notify = (load_rules(settings.flows_dir), PolicySource(Policy.from_settings(settings)))
     while True:
         try:
             _worker_pass(sessions, settings, telephony, reminder, spool, notify)

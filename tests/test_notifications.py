@@ -63,7 +63,7 @@ def reimport(cloud: Cloud, tmp_path: Path, monkeypatch, changes: dict[str, tuple
 def worker_pass(cloud: Cloud) -> None:
     """What `python -m ivr worker` does each pass, at the virtual clock's time."""
     rt, now = cloud.rt, cloud.now()
-    run_pass(rt.sessions, rt.notify_rules, rt.policy.calendar, rt.settings, now)
+    run_pass(rt.sessions, rt.notify_rules, rt.calls.policies, rt.settings, now)
     drain(rt.sessions, cloud.telephony, rt.settings.twilio_number, now)
     cloud.sim.wait_idle()
 
@@ -192,7 +192,7 @@ def test_two_passes_and_a_retried_status_webhook_never_call_twice(cloud: Cloud, 
     reimport(cloud, tmp_path, monkeypatch, {"20261110006": ("ready_for_pickup", "")})
     rt, now = cloud.rt, cloud.now()
     for _ in range(2):  # two workers, or a pass that ran again
-        run_pass(rt.sessions, rt.notify_rules, rt.policy.calendar, rt.settings, now)
+        run_pass(rt.sessions, rt.notify_rules, rt.calls.policies, rt.settings, now)
         drain(rt.sessions, cloud.telephony, rt.settings.twilio_number, now)
     cloud.sim.wait_idle()
     assert len(calls_to(cloud, BO)) == 1
@@ -214,5 +214,17 @@ def test_a_change_outside_the_call_hours_waits_for_them(cloud: Cloud, tmp_path, 
     worker_pass(cloud)
     assert calls_to(cloud, BO) == []
     later(cloud, 170)  # 14:30
+    worker_pass(cloud)
+    assert len(calls_to(cloud, BO)) == 1
+
+
+def test_a_day_off_set_by_a_supervisor_calls_nobody(cloud: Cloud, tmp_path, monkeypatch) -> None:
+    from ivr.service_rules import save_rule
+    with cloud.rt.sessions() as db, db.begin():
+        save_rule(db, "days_off", [cloud.now().date().isoformat()], "chen", cloud.now())  # the console's rules page
+    reimport(cloud, tmp_path, monkeypatch, {"20261110006": ("ready_for_pickup", "")})
+    worker_pass(cloud)
+    assert calls_to(cloud, BO) == [] and notifications(cloud, BO)[0].status == "queued"
+    later(cloud, 24 * 60)  # Friday, a working day
     worker_pass(cloud)
     assert len(calls_to(cloud, BO)) == 1

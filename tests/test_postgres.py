@@ -178,7 +178,7 @@ def test_two_workers_call_each_number_once_on_postgres(make_hotline, postgres) -
             db.add(MatterChange(matter_id=matter.id, phone=matter.phone, old_status="in_review",
                                 new_status=matter.status, changed_at=to_db(now)))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda _: run_pass(rt.sessions, rt.notify_rules, rt.policy.calendar, rt.settings, now),
+        list(pool.map(lambda _: run_pass(rt.sessions, rt.notify_rules, rt.calls.policies, rt.settings, now),
                       range(4)))
     with rt.sessions() as db:
         phones = set(db.execute(select_(Matter.phone)).scalars())

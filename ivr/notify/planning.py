@@ -27,6 +27,7 @@ from ivr.notify.rules import NotificationRules
 from ivr.outbox.queueing import queue_notification_call, queue_sms
 from ivr.privacy import mask_phone
 from ivr.scheduling.calendar import WorkCalendar
+from ivr.service_rules import PolicySource
 from ivr.scheduling.hours import is_open
 from ivr.timeutil import to_db
 
@@ -165,7 +166,7 @@ def placing_failed(db: Session, notification_id: int, now: datetime) -> None:
 
 
 
-def run_pass(sessions, rules: NotificationRules, calendar: WorkCalendar, settings: Settings,
+def run_pass(sessions, rules: NotificationRules, policies: PolicySource, settings: Settings,
              now: datetime) -> tuple[int, int]:
     """The worker's part: gather, then place what is due, each in its own transaction (the
     outbox sends the calls right after, in the same pass)."""
@@ -178,5 +179,6 @@ def run_pass(sessions, rules: NotificationRules, calendar: WorkCalendar, setting
         with sessions() as db, db.begin():
             started += gather(db, rules, now, waiting[first:first + GATHER_BATCH])
     with sessions() as db, db.begin():
-        placed = place_due(db, rules, calendar, settings, now)
+        # The supervisors' days off (console, service rules) count as for callbacks.
+        placed = place_due(db, rules, policies.current(db).calendar, settings, now)
     return started, placed
