@@ -15,9 +15,10 @@ from typing import Iterator
 import pytest
 from sqlalchemy import select
 
-from cloud_harness import Cloud
+from cloud_harness import OPERATOR, OPERATOR_PW, Cloud
 from hotline_harness import ACCOUNT_SID, TOKEN, heard
 from ivr.cli import main as cli_main
+from ivr.console.waiting import waiting_now
 from ivr.db.models import MatterChange, Notification, NotificationOptOut
 from ivr.notify.planning import run_pass
 from ivr.outbox.sending import drain
@@ -66,6 +67,16 @@ def worker_pass(cloud: Cloud) -> None:
     run_pass(rt.sessions, rt.notify_rules, rt.calls.policies, rt.settings, now)
     drain(rt.sessions, cloud.telephony, rt.settings.twilio_number, now)
     cloud.sim.wait_idle()
+
+
+def console_page(cloud: Cloud) -> str:
+    """The operator's "waiting now" page, logged in through the form."""
+    import re
+    client = cloud.hotline.app.test_client()
+    login = client.get("/console/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login).group(1)
+    client.post("/console/login", data={"csrf_token": token, "username": OPERATOR, "password": OPERATOR_PW})
+    return client.get("/console/waiting").get_data(as_text=True)
 
 
 def notifications(cloud: Cloud, phone: str) -> list[Notification]:
@@ -126,6 +137,14 @@ def test_an_import_calls_the_people_and_one_hears_the_news_after_the_identity_ch
 
     [bo] = notifications(cloud, BO)
     assert (bo.status, bo.attempts, bo.last_result) == ("queued", 1, "no-answer")  # tried again later
+
+    # Anna calls in and asks for a person: the operator sees what the notification told her.
+    cloud.call(ANNA, "1")  # 65+: a person first
+    with cloud.rt.sessions() as db:
+        [waiting] = waiting_now(db, cloud.now())
+    assert waiting.news == [f"{cloud.now():%m月%d日} 热线通知办件新进展：接通了，核验后听了新进展"]
+    page = console_page(cloud)
+    assert "热线通知办件新进展：接通了，核验后听了新进展" in page and ANNA not in page
     for text in caplog.messages:  # no ID characters and no whole numbers in the logs
         assert "1234#" not in text and ANNA not in text and BO not in text
 

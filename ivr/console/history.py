@@ -136,12 +136,16 @@ def _number_notifications(db: Session, phone: str, secret: str) -> NumberNotific
                                notifications=[_notification(n, matters.get(n.id, 0)) for n in rows])
 
 
-def _notification(row: Notification, matters: int) -> PastNotification:
+def notification_words(row: Notification) -> str:
     words = NOTIFICATION_WORDS.get(row.status, row.status)
     if row.status == "not_reached":
         words += "，已发短信" if row.sms_sent else "，没有发短信"
+    return words
+
+
+def _notification(row: Notification, matters: int) -> PastNotification:
     return PastNotification(id=row.id, created_at=from_db(row.created_at), updated_at=from_db(row.updated_at),
-                            status=words, attempts=row.attempts, matters=matters)
+                            status=notification_words(row), attempts=row.attempts, matters=matters)
 
 
 def _past(db: Session, call: CallSession) -> PastCall:

@@ -7,8 +7,8 @@ fails, the mark is undone.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.audit import audit
 from ivr.config import Settings
+from ivr.console.history import notification_words
 from ivr.console.story import reason_words, story_lines
-from ivr.db.models import CallSession, Handoff, Operator
+from ivr.db.models import CallSession, Handoff, Notification, Operator
 from ivr.privacy import mask_phone
 from ivr.telephony.control import CallGone, TelephonyControl, TelephonyError
-from ivr.timeutil import to_db
+from ivr.timeutil import from_db, to_db
 
 LANGUAGES = {"cmn": "普通话", "wuu": "上海话"}
 
@@ -39,6 +40,19 @@ class WaitingCaller:
     reason: str
     waited_seconds: int
     story: list[str]
+    news: list[str] = field(default_factory=list)  # what the hotline told this number lately
+
+
+NEWS_DAYS = 7  # notifications an operator is shown for a caller
+
+
+def recent_news(db: Session, phone: str, now: datetime) -> list[str]:
+    """This number's notifications of the last week in words, newest first, so an operator
+    does not ask the caller again what a notification call already told them."""
+    rows = db.execute(select(Notification).where(
+        Notification.phone == phone, Notification.created_at >= to_db(now - timedelta(days=NEWS_DAYS)))
+        .order_by(Notification.created_at.desc()).limit(3)).scalars()
+    return [f"{from_db(n.created_at):%m月%d日} 热线通知办件新进展：{notification_words(n)}" for n in rows]
 
 
 def _waiting(what: Any) -> Select:
@@ -49,15 +63,16 @@ def _waiting(what: Any) -> Select:
 
 
 def waiting_now(db: Session, now: datetime) -> list[WaitingCaller]:
-    rows = db.execute(_waiting(Handoff)).scalars()
-    return [_view(h, max(int((to_db(now) - h.created_at).total_seconds()), 0)) for h in rows]
+    rows = db.execute(_waiting(Handoff)).scalars().all()
+    return [_view(h, max(int((to_db(now) - h.created_at).total_seconds()), 0), recent_news(db, h.caller, now))
+            for h in rows]
 
 
-def _view(handoff: Handoff, waited_seconds: int) -> WaitingCaller:
+def _view(handoff: Handoff, waited_seconds: int, news: list[str] | None = None) -> WaitingCaller:
     return WaitingCaller(handoff_id=handoff.id, call_sid=handoff.call_sid, number=mask_phone(handoff.caller),
                          language=LANGUAGES.get(handoff.language, handoff.language), verified=handoff.verified,
                          reason=reason_words(handoff.reason), waited_seconds=waited_seconds,
-                         story=story_lines(handoff.story))
+                         story=story_lines(handoff.story), news=news or [])
 
 
 def _mark_taken(db: Session, handoff_id: int | None, operator: str, now: datetime) -> Handoff:
@@ -98,5 +113,5 @@ def take_caller(sessions: sessionmaker[Session], telephony: TelephonyControl, se
 def taken_by(db: Session, operator: str) -> list[WaitingCaller]:
     """The callers an operator took and is (or is about to be) talking to, with their story."""
     rows = db.execute(select(Handoff).where(Handoff.status == "taken", Handoff.taken_by == operator)
-                      .order_by(Handoff.taken_at.desc())).scalars()
-    return [_view(h, 0) for h in rows]
+                      .order_by(Handoff.taken_at.desc())).scalars().all()
+    return [_view(h, 0, recent_news(db, h.caller, from_db(h.taken_at or h.created_at))) for h in rows]
