@@ -33,6 +33,7 @@ class Entry:
     seconds: float | None  # of what the caller hears, when known
     dynamic: bool  # has {placeholders}: said with pieces
     reviewed: bool
+    kind: str = "prompt"  # or a piece's kind: "segment", "word"
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def piece_entries(flow: Flow, language: str, recordings: RecordingIndex) -> list
     out = []
     for piece in pieces(flow, language):
         use = recorded.get(piece.piece_id)
-        out.append(Entry(piece.piece_id, piece.kind, (), piece.text, "", RECORDED if use else FALLBACK,
-                         use.recording_id if use else None, use.seconds if use else None, False, False))
+        out.append(Entry(piece.piece_id, COMPOSED, (), piece.text, "", RECORDED if use else FALLBACK,
+                         use.recording_id if use else None, use.seconds if use else None, False, False, piece.kind))
     return out
 
 
