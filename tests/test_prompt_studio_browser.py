@@ -18,7 +18,7 @@ from browser_harness import (
 from hotline_harness import BASE_URL, Hotline
 from ivr.db.models import PromptRecording
 from ivr.prompts.audio import WAVE_FORMAT_MULAW, read_telephone_wav
-from studio_audio import encode, speech_pcm
+from studio_audio import FORMATS, encode, speech_pcm
 
 WUU_CALLER = "+8613800000002"
 MENU_WORDS = "查办理进度，请按1。预约回电，请按2。听或者取消预约，请按3。转人工，请按0。"
@@ -116,13 +116,13 @@ def test_a_prompt_recorded_in_the_browser_is_heard_on_the_next_call(studio_web: 
     assert page.locator("#coverage-bar-wuu").get_attribute("value") == "1"
 
 
-def test_upload_and_restore_by_keyboard_at_200_percent_zoom(studio_web: WebConsole, hotline: Hotline,
+def test_every_format_uploaded_and_an_older_take_restored_by_keyboard_at_200_percent_zoom(studio_web: WebConsole, hotline: Hotline,
                                                            microphone_speech: Path, tmp_path: Path) -> None:
     add_accounts(hotline, SUPERVISOR)
     hotline.remember_language(WUU_CALLER, "wuu")
     page = studio_web.page(hotline.app, user=SUPERVISOR, viewport=NARROW,
                            path="/console/supervisor/prompts/wuu/main_menu")
-    for number, ext in enumerate(("mp3", "m4a"), start=1):
+    for number, ext in enumerate(sorted(FORMATS), start=1):  # every format phones and recorders produce
         upload = tmp_path / f"menu.{ext}"
         upload.write_bytes(encode(microphone_speech, ext))
         page.locator("#take-file").set_input_files(str(upload))
