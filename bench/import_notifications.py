@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
@@ -247,6 +248,29 @@ def start_child(csv: Path, url: str, env: dict, chunk_rows: int, dry_run: bool =
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def child_while_calling(app, samples: Samples, args: argparse.Namespace,
+                        start: Callable[[], subprocess.Popen]) -> dict | None:
+    """Calls under way, then the child started (`start` launches it), then calls a second after
+    it ended; the child's JSON result, or None (its error printed) if it failed."""
+    stop = threading.Event()
+    threads = run_calls(app, samples, args.callers, stop, args.import_timeout)
+    time.sleep(1.0)  # calls under way before the child starts
+    child = start()
+    try:
+        out, err = child.communicate(timeout=args.import_timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+    time.sleep(1.0)  # and after it
+    stop.set()
+    for thread in threads:
+        thread.join(20)
+    if child.returncode:
+        print(err, file=sys.stderr)
+        return None
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--matters", type=int, default=100_000)
@@ -323,23 +347,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
         thread.join(args.baseline + 15)
 
     busy = Samples()
-    stop = threading.Event()
-    threads = run_calls(app, busy, args.callers, stop, args.import_timeout)
-    time.sleep(1.0)  # calls under way before the import starts
-    child = start_child(workdir / "second.csv", url, env, args.chunk_rows)
-    try:
-        out, err = child.communicate(timeout=args.import_timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        out, err = child.communicate()
-    time.sleep(1.0)  # and after it
-    stop.set()
-    for thread in threads:
-        thread.join(20)
-    if child.returncode:
-        print(err, file=sys.stderr)
+    second_import = child_while_calling(
+        app, busy, args, lambda: start_child(workdir / "second.csv", url, env, args.chunk_rows))
+    if second_import is None:
         return 1
-    second_import = json.loads(out.strip().splitlines()[-1])
     import_began, import_ended = second_import.pop("began"), second_import.pop("ended")
     for result in (first_import, dry_import):
         result.pop("began"), result.pop("ended")
@@ -349,24 +360,11 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
 
     # The worker's pass over those changes, while calls go on (queues the notifications).
     gathering = Samples()
-    stop = threading.Event()
-    threads = run_calls(app, gathering, args.callers, stop, args.import_timeout)
-    time.sleep(1.0)
-    child = subprocess.Popen([sys.executable, __file__, "--child-notify", url], env=env, cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = child.communicate(timeout=args.import_timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        out, err = child.communicate()
-    time.sleep(1.0)
-    stop.set()
-    for thread in threads:
-        thread.join(20)
-    if child.returncode:
-        print(err, file=sys.stderr)
+    notify_pass = child_while_calling(app, gathering, args, lambda: subprocess.Popen(
+        [sys.executable, __file__, "--child-notify", url], env=env, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    if notify_pass is None:
         return 1
-    notify_pass = json.loads(out.strip().splitlines()[-1])
     pass_began, pass_ended = notify_pass.pop("began"), notify_pass.pop("ended")
     during_pass = [s for start, s in gathering.turns if pass_began <= start <= pass_ended]
     print(f"worker pass: {notify_pass['queued']} notifications queued, {notify_pass['placed']} calls placed "
