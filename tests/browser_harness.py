@@ -171,16 +171,21 @@ class WebConsole:
             server.close()
 
 
-@pytest.fixture()
-def web(chromium: Browser, make_hotline) -> Iterator[WebConsole]:  # noqa: ARG001 - make_hotline: see below
-    """Depends on make_hotline so it is torn down first: the servers stop before the databases close."""
-    console = WebConsole(chromium)
+def watched_console(browser: Browser) -> Iterator[WebConsole]:
+    """A WebConsole on `browser`, closed afterwards; fails if the browser reported problems."""
+    console = WebConsole(browser)
     try:
         yield console
     finally:
         console.close()
     problems = console.problems.unexpected()
     assert not problems, "the browser reported problems:\n" + "\n".join(problems)
+
+
+@pytest.fixture()
+def web(chromium: Browser, make_hotline) -> Iterator[WebConsole]:  # noqa: ARG001 - make_hotline: see below
+    """Depends on make_hotline so it is torn down first: the servers stop before the databases close."""
+    yield from watched_console(chromium)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -9,11 +9,13 @@ here that drive a caller hold it too, so they are safe while a browser may trigg
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from sqlalchemy import select
 
-from hotline_harness import HOTLINE_NUMBER, Hotline
+from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
 from ivr.console.accounts import create_operator
 from ivr.console.callbacks import claim, start_call
 from ivr.console.waiting import take_caller
@@ -101,3 +103,15 @@ class Cloud:
     def get(self, model: Any, key: Any) -> Any:
         with self.rt.sessions() as db:
             return db.get(model, key)
+
+
+@pytest.fixture()
+def api() -> Iterator[FakeTwilioApi]:
+    """Twilio's REST API on loopback, for this test (registered in conftest.py)."""
+    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as server:
+        yield server
+
+
+@pytest.fixture()
+def cloud(make_hotline, api) -> Cloud:
+    return Cloud(make_hotline, api)

@@ -6,6 +6,7 @@ from typing import Iterator
 import pytest
 
 from browser_harness import chromium, web  # noqa: F401 - the browser fixtures, one Playwright per worker
+from cloud_harness import api, cloud  # noqa: F401 - the fake Twilio REST API and a hotline behind it
 from hotline_harness import COVERAGE, Hotline
 
 

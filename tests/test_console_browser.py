@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Iterator
-
-import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -18,21 +15,15 @@ from browser_harness import (
     NARROW, OPERATOR, OTHER_OPERATOR, SUPERVISOR, WebConsole, add_accounts, expect_flash, focused,
     no_sideways_scrolling, screenshot)
 from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
-from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN, Hotline
+from hotline_harness import HOTLINE_NUMBER, Hotline
 from ivr.console.throttle import ThrottlePolicy
 from ivr.console.callbacks import claim, record_outcome
 from ivr.db.models import AuditEntry, Booking, Notification, NotificationOptOut
-from ivr.simulator.rest_api import FakeTwilioApi
 from ivr.timeutil import from_db, to_db
 
 OTHER_CALLER = "+8613800000003"
 POLL = re.compile(r"/console/api/waiting$")  # waiting.js asks for the live list every 3 s
 
-
-@pytest.fixture()
-def api() -> Iterator[FakeTwilioApi]:
-    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as server:
-        yield server
 
 
 def book(hotline: Hotline, caller: str = CALLER) -> Booking:

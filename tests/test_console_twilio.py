@@ -3,28 +3,16 @@ the call simulator → the hotline's signed webhooks.  Taking a queued caller, c
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterator
-
 import pytest
 from sqlalchemy import select
 
 from cloud_harness import CALLER, OPERATOR_PHONE, Cloud
-from hotline_harness import ACCOUNT_SID, HOTLINE_NUMBER, TOKEN
+from hotline_harness import HOTLINE_NUMBER
 from ivr.console.waiting import TakeError
 from ivr.db.models import AuditEntry, Handoff, Operator, OutboxItem
 from ivr.outbox.sending import drain
-from ivr.simulator.rest_api import FakeTwilioApi
 
 
-@pytest.fixture()
-def api() -> Iterator[FakeTwilioApi]:
-    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as server:
-        yield server
-
-
-@pytest.fixture()
-def cloud(make_hotline, api) -> Cloud:
-    return Cloud(make_hotline, api)
 
 
 def test_taking_a_caller_rings_the_operator_and_brings_the_caller_back_afterwards(cloud: Cloud) -> None:

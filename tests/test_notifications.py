@@ -10,13 +10,10 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 from sqlalchemy import select
 
 from cloud_harness import OPERATOR, OPERATOR_PW, Cloud
-from hotline_harness import ACCOUNT_SID, TOKEN, heard
+from hotline_harness import heard
 from ivr.cli import main as cli_main
 from ivr.console.waiting import waiting_now
 from ivr.db.models import MatterChange, Notification, NotificationOptOut
@@ -31,15 +28,6 @@ INTRO = "这里是上海市民办事热线。您办的一件事有新的进展�
 PERSONAL = ("养老金", "社保卡", "公积金", "医保", "办事申请", "取件地点", "2026", "1234", "567")
 
 
-@pytest.fixture()
-def api() -> Iterator[FakeTwilioApi]:
-    with FakeTwilioApi(ACCOUNT_SID, TOKEN) as server:
-        yield server
-
-
-@pytest.fixture()
-def cloud(make_hotline, api) -> Cloud:
-    return Cloud(make_hotline, api)
 
 
 def reimport(cloud: Cloud, tmp_path: Path, monkeypatch, changes: dict[str, tuple[str, str]]) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from browser_harness import (
     CHROMIUM, NARROW, SUPERVISOR, WebConsole, add_accounts, expect_flash, focused, no_sideways_scrolling, screenshot,
+    watched_console,
 )
 from hotline_harness import BASE_URL, Hotline
 from ivr.db.models import PromptRecording
@@ -43,13 +44,7 @@ def mic_browser(chromium: Browser, microphone_speech: Path) -> Iterator[Browser]
 
 @pytest.fixture()
 def studio_web(mic_browser: Browser, make_hotline) -> Iterator[WebConsole]:  # noqa: ARG001 - torn down first
-    console = WebConsole(mic_browser)
-    try:
-        yield console
-    finally:
-        console.close()
-    problems = console.problems.unexpected()
-    assert not problems, "the browser reported problems:\n" + "\n".join(problems)
+    yield from watched_console(mic_browser)
 
 
 def played(call) -> list[str]:

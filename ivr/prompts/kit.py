@@ -176,7 +176,7 @@ def _tone(prompt_id: str, text: str) -> str:
         return "可以说话回答的版本：引号里的词读清楚。"
     if prompt_id.startswith("sms_"):
         return "短信文字，不用录音。"
-    if "请按" in text or "按" in text and "请" in text:
+    if "按" in text and "请" in text:  # 请按1 / 请说“对”或者按1
         return "选项：每个选项之间停半秒，数字读清楚。"
     if text.endswith(("？", "吗？", "吗")):
         return "问句：语气上扬，放慢。"

@@ -2,8 +2,8 @@
 
 Every call start compares one cheap version figure (ivr.prompts.library.choice_version); when a
 supervisor saved or restored a take, the map is read again and the new takes' audio is written to
-the local cache, named by take id (a take never changes), so serving a prompt never waits for the
-database.  If the database cannot answer, calls go on with the map they had.
+the local cache, named by take id and content (a take never changes), so serving a prompt never
+waits for the database.  If the database cannot answer, calls go on with the map they had.
 """
 from __future__ import annotations
 
